@@ -1,0 +1,109 @@
+//! The storage trait: what the rules need from a database, and nothing about which one.
+//!
+//! Architecture Invariant: only `onestock-store` implements this trait and knows SQL.
+//! A `Tx` is one database transaction. The rules in `rules` decide everything before
+//! they write, so a rule that refuses a request leaves the transaction untouched and
+//! other requests batched into the same transaction are unaffected.
+
+use time::OffsetDateTime;
+
+use crate::model::{
+    DetailPage, Event, EventBody, LedgerEntry, OrderRecord, ReportLine, Seller, SkuState, Upload,
+};
+use crate::types::{Asin, PoolId, SellerId, Sku, StoreCode};
+
+/// A failure of the storage itself, never of a rule.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A serialization failure, a deadlock or a lost race on a unique key: the whole
+    /// transaction is safe to run again, and `Database::write` does so (bounded).
+    #[error("transaction must be retried: {0}")]
+    Retry(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One transaction on the database. Every method may be called in any order; writes are
+/// visible to later reads of the same transaction.
+pub trait Tx {
+    // --- sellers and settings ---
+    fn insert_seller(&mut self, seller: &Seller) -> StoreResult<()>;
+    fn seller_by_token(&mut self, token_sha256: &str) -> StoreResult<Option<Seller>>;
+    /// A small key/value table for the server's own settings (the operator token's hash).
+    fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
+    fn set_setting(&mut self, key: &str, value: &str) -> StoreResult<()>;
+
+    // --- catalog ---
+    fn insert_page(&mut self, page: &DetailPage) -> StoreResult<()>;
+    fn page(&mut self, asin: &Asin, store: &StoreCode) -> StoreResult<Option<DetailPage>>;
+    /// Every page of the ASIN, in any store.
+    fn pages_of_asin(&mut self, asin: &Asin) -> StoreResult<Vec<DetailPage>>;
+    /// Pages in any store with an identifier of exactly this value (digits as given).
+    fn pages_by_identifier(&mut self, value: &str) -> StoreResult<Vec<DetailPage>>;
+    /// Pages in the store whose brand equals this one without regard to case.
+    fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>>;
+    /// Keyword search over title and brand in one store, best match first, with stemming
+    /// suited to each page's language.
+    fn search_pages(
+        &mut self,
+        store: &StoreCode,
+        query: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<DetailPage>>;
+
+    // --- store listings and pools ---
+    /// The SKU with all its listings and pools, or an empty state. On a server database
+    /// this locks the SKU until the transaction ends.
+    fn load_sku(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<SkuState>;
+    /// Makes the stored SKU equal to `state`: listings and pools not in it are removed.
+    fn save_sku(&mut self, state: &SkuState) -> StoreResult<()>;
+    fn new_pool_id(&mut self) -> StoreResult<PoolId>;
+    /// The seller's SKUs that have at least one listing, in SKU order (byte order of the
+    /// UTF-8 string), starting at `from` included, at most `limit`.
+    fn skus_from(
+        &mut self,
+        seller: &SellerId,
+        from: Option<&Sku>,
+        limit: usize,
+    ) -> StoreResult<Vec<SkuState>>;
+    /// Every SKU (of any seller) with a listing on this ASIN in this store.
+    fn skus_on_asin(&mut self, store: &StoreCode, asin: &Asin) -> StoreResult<Vec<SkuState>>;
+
+    // --- ledger ---
+    /// Stores the entry; `entry.seq` is ignored and assigned by the database.
+    fn append_ledger(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
+    /// The SKU's entries, oldest first, including those of deleted pools.
+    fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>>;
+
+    // --- events ---
+    /// Numbers the event with the seller's next `seq` (1, 2, 3, ... without gaps) and
+    /// stores it. Returns the seq.
+    fn append_event(
+        &mut self,
+        seller: &SellerId,
+        at: OffsetDateTime,
+        body: &EventBody,
+    ) -> StoreResult<i64>;
+    fn events_after(&mut self, seller: &SellerId, after: i64, limit: usize)
+    -> StoreResult<Vec<Event>>;
+    /// The seller's last event seq, 0 when none.
+    fn last_event_seq(&mut self, seller: &SellerId) -> StoreResult<i64>;
+
+    // --- orders ---
+    fn order(&mut self, store: &StoreCode, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    /// Inserts the order, or updates it (`cancelled`) when it exists.
+    fn save_order(&mut self, order: &OrderRecord) -> StoreResult<()>;
+
+    // --- uploads ---
+    fn insert_upload(&mut self, upload: &Upload) -> StoreResult<()>;
+    /// Overwrites status, counts, checkpoint and error.
+    fn update_upload(&mut self, upload: &Upload) -> StoreResult<()>;
+    fn upload(&mut self, upload_id: &str) -> StoreResult<Option<Upload>>;
+    /// Uploads `IN_QUEUE` or `IN_PROGRESS`, oldest first, of every seller.
+    fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>>;
+    fn append_report(&mut self, upload_id: &str, lines: &[ReportLine]) -> StoreResult<()>;
+    /// The report lines, by record number, in the order they were appended.
+    fn report(&mut self, upload_id: &str) -> StoreResult<Vec<ReportLine>>;
+}
