@@ -1,8 +1,193 @@
-//! SQLite backend (placeholder until written).
-use onestock_core::storage::{StoreResult, Tx};
-pub struct SqliteDb;
+//! The SQLite backend: one file, one writer connection behind a mutex, a few reader
+//! connections (WAL lets them read while the writer writes), embedded migrations.
+//!
+//! A write transaction buffers the SKU states it saves and writes only what changed
+//! when it commits (see `tx.rs`), so a batch of many orders on one SKU costs one
+//! `UPDATE` of the pool plus its ledger and event rows, and one durable commit.
+
+mod codec;
+mod tx;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use onestock_core::storage::{StoreError, StoreResult, Tx};
+use rusqlite::Connection;
+
+use self::codec::db_err;
+use self::tx::SqliteTx;
+
+/// How long a connection waits for a lock another connection holds before giving up
+/// with SQLITE_BUSY (then `StoreError::Retry`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reader connections kept open between reads; more are opened when needed and closed
+/// after use.
+const READERS_KEPT_MAX: usize = 4;
+/// Prepared statements kept per connection: every statement of `tx.rs` fits.
+const STATEMENT_CACHE_CAPACITY: usize = 96;
+
+/// The migrations, in order; each runs once, in its own transaction, and is recorded
+/// in `schema_version`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// An open SQLite database.
+pub struct SqliteDb {
+    path: String,
+    /// SQLite allows one writer at a time; a `std::sync::Mutex` (not an async one)
+    /// because every caller is a blocking thread.
+    writer: Mutex<Connection>,
+    /// Idle reader connections.
+    readers: Mutex<Vec<Connection>>,
+}
+
 impl SqliteDb {
-    pub fn open(_path: &str) -> StoreResult<SqliteDb> { todo!() }
-    pub fn write_once(&self, _f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> { todo!() }
-    pub fn read_once(&self, _f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> { todo!() }
+    /// Opens the file (created if missing), switches it to WAL with durable commits and
+    /// applies the migrations.
+    pub fn open(path: &str) -> StoreResult<SqliteDb> {
+        let writer = Connection::open(path).map_err(db_err)?;
+        configure(&writer)?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(db_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, path, "SQLite did not switch to WAL");
+        }
+        migrate(&writer)?;
+        Ok(SqliteDb {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, writes what it buffered and
+    /// commits; rolls back on any error.
+    pub fn write_once(&self, f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> {
+        let conn = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Other("SQLite writer mutex poisoned".into()))?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+        let result = (|| {
+            let mut tx = SqliteTx::new(&conn, true);
+            f(&mut tx)?;
+            tx.flush()
+        })();
+        match result {
+            Ok(()) => match conn.execute_batch("COMMIT") {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    rollback(&conn);
+                    Err(db_err(e))
+                }
+            },
+            Err(e) => {
+                rollback(&conn);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` in a read transaction on a reader connection; its writes fail.
+    pub fn read_once(&self, f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> {
+        let conn = self.take_reader()?;
+        let result = (|| {
+            conn.execute_batch("BEGIN").map_err(db_err)?;
+            let mut tx = SqliteTx::new(&conn, false);
+            let out = f(&mut tx);
+            drop(tx);
+            let end = conn.execute_batch("COMMIT").map_err(db_err);
+            out.and(end)
+        })();
+        if result.is_err() && !conn.is_autocommit() {
+            rollback(&conn);
+        }
+        self.give_back_reader(conn);
+        result
+    }
+
+    fn take_reader(&self) -> StoreResult<Connection> {
+        let idle = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Other("SQLite reader pool mutex poisoned".into()))?
+            .pop();
+        if let Some(conn) = idle {
+            return Ok(conn);
+        }
+        let conn = Connection::open(&self.path).map_err(db_err)?;
+        configure(&conn)?;
+        // A reader never writes, whatever a caller tries.
+        conn.pragma_update(None, "query_only", true)
+            .map_err(db_err)?;
+        Ok(conn)
+    }
+
+    fn give_back_reader(&self, conn: Connection) {
+        if !conn.is_autocommit() {
+            // Left inside a transaction somehow: do not reuse it.
+            return;
+        }
+        if let Ok(mut idle) = self.readers.lock()
+            && idle.len() < READERS_KEPT_MAX
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Settings every connection needs.
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    // FULL: the WAL is synced at every commit, so a commit returned is on disk.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db_err)?;
+    // No foreign keys are declared: a SKU's listings and pools are written together
+    // from one `SkuState`, so the rows are consistent by construction.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(())
+}
+
+fn rollback(conn: &Connection) {
+    if let Err(e) = conn.execute_batch("ROLLBACK") {
+        tracing::warn!(error = %e, "SQLite rollback failed");
+    }
+}
+
+/// Applies the embedded migrations not yet recorded in `schema_version`.
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+    )
+    .map_err(db_err)?;
+    for &(version, sql) in MIGRATIONS {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+        let result = (|| {
+            let done: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM schema_version WHERE version = ?1)",
+                    [version],
+                    |row| row.get(0),
+                )
+                .map_err(db_err)?;
+            if !done {
+                tracing::info!(version, "applying SQLite migration");
+                conn.execute_batch(sql).map_err(db_err)?;
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+                    [version, codec::micros(time::OffsetDateTime::now_utc())?],
+                )
+                .map_err(db_err)?;
+            }
+            conn.execute_batch("COMMIT").map_err(db_err)
+        })();
+        if let Err(e) = result {
+            rollback(conn);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
