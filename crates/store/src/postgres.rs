@@ -1,8 +1,418 @@
-//! PostgreSQL backend (placeholder until written).
-use onestock_core::storage::{StoreResult, Tx};
-pub struct PgDb;
+//! PostgreSQL backend: the production database, shared by several onestock processes.
+//!
+//! A write transaction runs in READ COMMITTED and takes row locks: `load_sku` locks the
+//! SKU's pool and listing rows (`FOR UPDATE`), `append_event` the seller row. Writes are
+//! buffered in the transaction (`tx::PgTx`) and sent at commit in one statement per
+//! table, so a batch of 64 orders on one SKU costs one `UPDATE pool`, not 64. Lost
+//! races (serialization failure, deadlock, unique violation) come back as
+//! `StoreError::Retry` and `Database::write` runs the transaction again.
+//!
+//! The schema is `migrations/postgres/*.sql`, applied once at `open` under an advisory
+//! lock so two processes starting together do not both migrate.
+
+mod codec;
+mod tx;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use onestock_core::storage::{StoreError, StoreResult, Tx};
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+
+/// Connections kept open between transactions. More may be open at once (one per
+/// concurrent transaction); those beyond this are closed when their transaction ends.
+const IDLE_CONNECTIONS_MAX: usize = 8;
+
+/// The advisory lock key held while migrating ("onestock" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6f6e_6573_746f_636b;
+
+/// Migrations by version, applied in order, each in its own transaction.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// An open PostgreSQL database: a URL and a small pool of connections.
+pub struct PgDb {
+    url: String,
+    /// A std mutex, not an async one: it is held only to push or pop a connection, never
+    /// across a query, and the storage is called from plain threads.
+    idle: Mutex<Vec<Conn>>,
+}
+
+/// The app shares one `PgDb` between threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<PgDb>();
+};
+
 impl PgDb {
-    pub fn open(_url: &str) -> StoreResult<PgDb> { todo!() }
-    pub fn write_once(&self, _f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> { todo!() }
-    pub fn read_once(&self, _f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> { todo!() }
+    /// Connects, applies the migrations and keeps the connection for later use.
+    pub fn open(url: &str) -> StoreResult<PgDb> {
+        let db = PgDb {
+            url: url.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let mut conn = db.connect()?;
+        migrate(&mut conn.client)?;
+        db.give_back(conn);
+        Ok(db)
+    }
+
+    /// Runs `f` in one write transaction, sends the buffered writes and commits.
+    pub fn write_once(&self, f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> {
+        self.run(false, f)
+    }
+
+    /// Runs `f` in a read-only transaction.
+    pub fn read_once(&self, f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> {
+        self.run(true, f)
+    }
+
+    fn run(
+        &self,
+        read_only: bool,
+        f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let begin = if read_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN"
+        };
+        let mut conn = self.take()?;
+        if let Err(e) = conn.client.batch_execute(begin) {
+            if e.as_db_error().is_some() {
+                self.give_back(conn);
+                return Err(db_error(e));
+            }
+            // A kept connection the server has closed meanwhile (a restart, an idle
+            // timeout): open a new one.
+            tracing::info!(error = %e, "reconnecting to PostgreSQL");
+            conn = self.connect()?;
+            conn.client.batch_execute(begin).map_err(db_error)?;
+        }
+        let result = run_tx(&mut conn, read_only, f);
+        self.give_back(conn);
+        result
+    }
+
+    fn connect(&self) -> StoreResult<Conn> {
+        let client = Client::connect(&self.url, NoTls)
+            .map_err(|e| StoreError::Other(format!("connect to PostgreSQL: {e}")))?;
+        Ok(Conn {
+            client,
+            statements: HashMap::new(),
+            failure: None,
+            broken: false,
+        })
+    }
+
+    fn take(&self) -> StoreResult<Conn> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.connect(),
+        }
+    }
+
+    /// Keeps the connection for the next transaction unless it broke or enough are kept.
+    fn give_back(&self, conn: Conn) {
+        if conn.broken || conn.client.is_closed() {
+            tracing::warn!("dropping a closed PostgreSQL connection");
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_CONNECTIONS_MAX {
+            idle.push(conn);
+        }
+    }
+}
+
+/// After BEGIN: `f`, flush, COMMIT; ROLLBACK on any error. A connection whose ROLLBACK
+/// fails is marked so `give_back` drops it.
+fn run_tx(
+    conn: &mut Conn,
+    read_only: bool,
+    f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>,
+) -> StoreResult<()> {
+    conn.failure = None;
+    let outcome = {
+        let mut tx = tx::PgTx::new(conn, read_only);
+        match f(&mut tx) {
+            Ok(()) => tx.flush(),
+            Err(e) => Err(e),
+        }
+    };
+    // A statement that failed aborts the transaction even when `f` went on: PostgreSQL
+    // would then answer COMMIT with a silent ROLLBACK, so report the first failure.
+    let outcome = match (outcome, conn.failure.take()) {
+        (Ok(()), Some(failure)) => Err(failure.into_error()),
+        (outcome, _) => outcome,
+    };
+    match outcome {
+        Ok(()) => conn.client.batch_execute("COMMIT").map_err(db_error),
+        Err(e) => {
+            if let Err(rollback) = conn.client.batch_execute("ROLLBACK") {
+                tracing::warn!(%rollback, "ROLLBACK failed; closing the connection");
+                close(conn);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Marks the connection so the pool drops it: its session state is unknown.
+fn close(conn: &mut Conn) {
+    conn.broken = true;
+}
+
+/// Applies the pending migrations, holding an advisory lock so that two processes
+/// starting at once migrate one after the other.
+fn migrate(client: &mut Client) -> StoreResult<()> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .map_err(db_error)?;
+    let result = apply_migrations(client);
+    // The lock is the session's: release it even when a migration failed.
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .map_err(db_error);
+    result.and(unlock.map(|_| ()))
+}
+
+fn apply_migrations(client: &mut Client) -> StoreResult<()> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version    integer PRIMARY KEY,
+                applied_at bigint NOT NULL
+            )",
+        )
+        .map_err(db_error)?;
+    let row = client
+        .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])
+        .map_err(db_error)?;
+    let current: i32 = codec::col(&row, 0)?;
+    for (version, sql) in MIGRATIONS {
+        if *version <= current {
+            continue;
+        }
+        let mut t = client.transaction().map_err(db_error)?;
+        t.batch_execute(sql).map_err(db_error)?;
+        let now = codec::micros(time::OffsetDateTime::now_utc());
+        t.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+            &[version, &now],
+        )
+        .map_err(db_error)?;
+        t.commit().map_err(db_error)?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+/// A first failure kept on the connection (see `run_tx`).
+struct Failure {
+    retry: bool,
+    text: String,
+}
+
+impl Failure {
+    fn into_error(self) -> StoreError {
+        if self.retry {
+            StoreError::Retry(self.text)
+        } else {
+            StoreError::Other(self.text)
+        }
+    }
+}
+
+/// A connection and its prepared statements: each statement is prepared once per
+/// connection, so a query is one round trip.
+pub(crate) struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+    failure: Option<Failure>,
+    /// Set when the session's state is unknown (a failed ROLLBACK): never reused.
+    broken: bool,
+}
+
+impl Conn {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    fn note(&mut self, e: postgres::Error) -> StoreError {
+        let err = db_error(e);
+        if self.failure.is_none() {
+            self.failure = Some(match &err {
+                StoreError::Retry(t) => Failure {
+                    retry: true,
+                    text: t.clone(),
+                },
+                StoreError::Other(t) => Failure {
+                    retry: false,
+                    text: t.clone(),
+                },
+            });
+        }
+        err
+    }
+
+    pub(crate) fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
+        let result = match self.statement(sql) {
+            Ok(s) => self.client.query(&s, params),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.note(e))
+    }
+
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Option<Row>> {
+        let result = match self.statement(sql) {
+            Ok(s) => self.client.query_opt(&s, params),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.note(e))
+    }
+
+    pub(crate) fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<u64> {
+        let result = match self.statement(sql) {
+            Ok(s) => self.client.execute(&s, params),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.note(e))
+    }
+}
+
+/// Serialization failures, deadlocks and unique violations (a lost race: two processes
+/// inserting the same order or starting the same SKU) are worth running again.
+fn db_error(e: postgres::Error) -> StoreError {
+    let text = match e.as_db_error() {
+        Some(d) => match d.detail() {
+            Some(detail) => format!("{}: {} ({detail})", d.code().code(), d.message()),
+            None => format!("{}: {}", d.code().code(), d.message()),
+        },
+        None => e.to_string(),
+    };
+    match e.code() {
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::UNIQUE_VIOLATION =>
+        {
+            StoreError::Retry(text)
+        }
+        _ => StoreError::Other(text),
+    }
+}
+
+/// Creates a fresh, empty database `onestock_t_<random hex>` on the server of
+/// `admin_url` and returns its URL. For tests.
+pub fn create_test_database(admin_url: &str) -> StoreResult<String> {
+    let mut admin = Client::connect(admin_url, NoTls)
+        .map_err(|e| StoreError::Other(format!("connect to {admin_url}: {e}")))?;
+    let row = admin
+        .query_one(
+            "SELECT substr(md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text), 1, 16)",
+            &[],
+        )
+        .map_err(db_error)?;
+    let hex: String = codec::col(&row, 0)?;
+    let name = format!("onestock_t_{hex}");
+    // The name is ours (hex digits), safe to put in the statement.
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .map_err(db_error)?;
+    Ok(url_with_database(admin_url, &name))
+}
+
+/// Drops a database made by `create_test_database`, ending its connections first.
+pub fn drop_database(admin_url: &str, url: &str) -> StoreResult<()> {
+    let name = database_of(url);
+    if !name.starts_with("onestock_t_")
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(StoreError::Other(format!(
+            "refusing to drop {name:?}: not a test database"
+        )));
+    }
+    let mut admin = Client::connect(admin_url, NoTls)
+        .map_err(|e| StoreError::Other(format!("connect to {admin_url}: {e}")))?;
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .map_err(db_error)?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// `postgres://user@host:5432/test?x=y` with the database replaced by `name`.
+fn url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[start..]
+        .find('/')
+        .map(|i| start + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// The database name of a URL (empty when none).
+fn database_of(url: &str) -> String {
+    let base = url.split_once('?').map(|(b, _)| b).unwrap_or(url);
+    let start = base.find("://").map(|i| i + 3).unwrap_or(0);
+    match base[start..].find('/') {
+        Some(i) => base[start + i + 1..].to_owned(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            url_with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            url_with_database("postgresql://h?sslmode=disable", "x"),
+            "postgresql://h/x?sslmode=disable"
+        );
+        assert_eq!(
+            database_of("postgres://h:1/onestock_t_ab?a=b"),
+            "onestock_t_ab"
+        );
+    }
 }

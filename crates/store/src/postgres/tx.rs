@@ -1,0 +1,1237 @@
+//! One PostgreSQL transaction: the `Tx` methods, a cache of the SKUs it loaded and
+//! buffers of its writes, sent by `flush` at commit.
+//!
+//! Why buffers: the app batches many orders into one transaction, and each round trip
+//! costs about 50 µs. Within a transaction a SKU is read (and locked) once; saving it
+//! only updates the cache, and `flush` writes the difference from what was read
+//! (typically one `UPDATE pool`). Ledger entries, events and orders are inserted with
+//! one multi-row `INSERT ... SELECT FROM UNNEST(...)` each. Reads that could see
+//! buffered rows flush the buffer first or look in it.
+
+use std::collections::HashMap;
+
+use onestock_core::model::{
+    DetailPage, Event, EventBody, LedgerEntry, OrderRecord, ReportLine, Seller, SkuState, Upload,
+};
+use onestock_core::storage::{StoreError, StoreResult, Tx};
+use onestock_core::types::{Asin, PoolId, SellerId, Sku, StoreCode};
+use postgres::Row;
+use time::OffsetDateTime;
+
+use super::Conn;
+use super::codec::{self, col};
+
+/// A SKU as read at `load_sku` (what the tables hold) and as the transaction left it.
+struct CachedSku {
+    stored: SkuState,
+    current: SkuState,
+    dirty: bool,
+}
+
+/// A seller's event counter: `stored` is in the seller row, `last` was handed out.
+struct EventSeq {
+    stored: i64,
+    last: i64,
+}
+
+struct PendingEvent {
+    seller_id: SellerId,
+    seq: i64,
+    at: OffsetDateTime,
+    body: EventBody,
+}
+
+struct PendingOrder {
+    record: OrderRecord,
+    /// The row exists already: update `cancelled`; otherwise insert, and a unique
+    /// violation means another process inserted it first (retry).
+    exists: bool,
+}
+
+type OrderKey = (StoreCode, String);
+
+pub(super) struct PgTx<'c> {
+    conn: &'c mut Conn,
+    read_only: bool,
+    skus: HashMap<(SellerId, Sku), CachedSku>,
+    ledger: Vec<LedgerEntry>,
+    events: Vec<PendingEvent>,
+    seqs: HashMap<SellerId, EventSeq>,
+    orders: HashMap<OrderKey, PendingOrder>,
+    /// Whether an order row exists, as read by `order()` in this transaction.
+    orders_seen: HashMap<OrderKey, bool>,
+}
+
+// --- SQL ---
+
+/// Locks and reads a SKU's pools and listings in one round trip. Columns: kind ('p' or
+/// 'l'), then the pool columns (1..=5) or the listing columns (6..=12).
+const LOAD_SKU_LOCK: &str = r#"
+WITH p AS (
+    SELECT pool_id, shared, quantity, condition, version FROM pool
+    WHERE seller_id = $1 AND sku = $2 FOR UPDATE
+), l AS (
+    SELECT store, asin, pool_id, price, fulfillment, start_selling_at, closed FROM store_listing
+    WHERE seller_id = $1 AND sku = $2 FOR UPDATE
+)
+SELECT 'p'::text, pool_id, shared, quantity, condition, version,
+       NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::boolean
+FROM p
+UNION ALL
+SELECT 'l', NULL, NULL, NULL, NULL, NULL,
+       store, asin, pool_id, price, fulfillment, start_selling_at, closed
+FROM l"#;
+
+const LOAD_SKU: &str = r#"
+SELECT 'p'::text, pool_id, shared, quantity, condition, version,
+       NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::boolean
+FROM pool WHERE seller_id = $1 AND sku = $2
+UNION ALL
+SELECT 'l', NULL, NULL, NULL, NULL, NULL,
+       store, asin, pool_id, price, fulfillment, start_selling_at, closed
+FROM store_listing WHERE seller_id = $1 AND sku = $2"#;
+
+/// Pools of many SKUs: seller_id, sku, then the pool columns.
+const POOLS_OF: &str = r#"
+SELECT p.seller_id, p.sku, p.pool_id, p.shared, p.quantity, p.condition, p.version
+FROM pool p JOIN UNNEST($1::text[], $2::text[]) AS k(seller_id, sku)
+  ON p.seller_id = k.seller_id AND p.sku = k.sku"#;
+
+/// Listings of many SKUs: seller_id, sku, then the listing columns.
+const LISTINGS_OF: &str = r#"
+SELECT l.seller_id, l.sku, l.store, l.asin, l.pool_id, l.price, l.fulfillment,
+       l.start_selling_at, l.closed
+FROM store_listing l JOIN UNNEST($1::text[], $2::text[]) AS k(seller_id, sku)
+  ON l.seller_id = k.seller_id AND l.sku = k.sku"#;
+
+const DELETE_LISTINGS: &str = r#"
+DELETE FROM store_listing l
+USING UNNEST($1::text[], $2::text[], $3::text[]) AS d(seller_id, sku, store)
+WHERE l.seller_id = d.seller_id AND l.sku = d.sku AND l.store = d.store"#;
+
+const DELETE_POOLS: &str = r#"
+DELETE FROM pool p USING UNNEST($1::text[], $2::bigint[]) AS d(seller_id, pool_id)
+WHERE p.seller_id = d.seller_id AND p.pool_id = d.pool_id"#;
+
+const INSERT_POOLS: &str = r#"
+INSERT INTO pool (seller_id, pool_id, sku, shared, quantity, condition, version)
+SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::boolean[], $5::bigint[],
+                     $6::text[], $7::bigint[])"#;
+
+const UPDATE_POOLS: &str = r#"
+UPDATE pool p
+SET shared = d.shared, quantity = d.quantity, condition = d.condition, version = d.version
+FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::boolean[], $5::bigint[],
+            $6::text[], $7::bigint[])
+     AS d(seller_id, pool_id, sku, shared, quantity, condition, version)
+WHERE p.seller_id = d.seller_id AND p.pool_id = d.pool_id"#;
+
+const INSERT_LISTINGS: &str = r#"
+INSERT INTO store_listing
+    (seller_id, sku, store, asin, pool_id, price, fulfillment, start_selling_at, closed)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                     $6::text[], $7::text[], $8::bigint[], $9::boolean[])"#;
+
+const UPDATE_LISTINGS: &str = r#"
+UPDATE store_listing l
+SET asin = d.asin, pool_id = d.pool_id, price = d.price, fulfillment = d.fulfillment,
+    start_selling_at = d.start_selling_at, closed = d.closed
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+            $6::text[], $7::text[], $8::bigint[], $9::boolean[])
+     AS d(seller_id, sku, store, asin, pool_id, price, fulfillment, start_selling_at, closed)
+WHERE l.seller_id = d.seller_id AND l.sku = d.sku AND l.store = d.store"#;
+
+const INSERT_LEDGER: &str = r#"
+INSERT INTO ledger_entry
+    (seller_id, sku, pool_id, at, delta, quantity_after, reason, store, reference)
+SELECT seller_id, sku, pool_id, at, delta, quantity_after, reason, store, reference
+FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+            $7::text[], $8::text[], $9::text[]) WITH ORDINALITY
+     AS d(seller_id, sku, pool_id, at, delta, quantity_after, reason, store, reference, n)
+ORDER BY n"#;
+
+/// Inserts the events and stores the sellers' final counters in one statement (a
+/// data-modifying WITH runs to completion whether or not the main query reads it).
+const INSERT_EVENTS: &str = r#"
+WITH ins AS (
+    INSERT INTO event
+        (seller_id, seq, at, kind, sku, pool_id, stores, quantity, delta, reason, status)
+    SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+                         $6::bigint[], $7::text[], $8::bigint[], $9::bigint[], $10::text[],
+                         $11::text[])
+)
+UPDATE seller s SET event_seq = c.seq
+FROM UNNEST($12::text[], $13::bigint[]) AS c(seller_id, seq)
+WHERE s.seller_id = c.seller_id"#;
+
+const NEXT_EVENT_SEQ: &str =
+    "UPDATE seller SET event_seq = event_seq + 1 WHERE seller_id = $1 RETURNING event_seq";
+
+const INSERT_ORDERS: &str = r#"
+INSERT INTO customer_order (store, order_id, lines, results, cancelled, at)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[],
+                     $6::bigint[])"#;
+
+const UPDATE_ORDERS: &str = r#"
+UPDATE customer_order o SET cancelled = d.cancelled
+FROM UNNEST($1::text[], $2::text[], $3::boolean[]) AS d(store, order_id, cancelled)
+WHERE o.store = d.store AND o.order_id = d.order_id"#;
+
+const ORDER_LOCK: &str = "SELECT lines, results, cancelled, at FROM customer_order
+     WHERE store = $1 AND order_id = $2 FOR UPDATE";
+const ORDER: &str = "SELECT lines, results, cancelled, at FROM customer_order
+     WHERE store = $1 AND order_id = $2";
+
+/// The columns `codec::page_of` reads, identifiers in the order they were given.
+macro_rules! page_select {
+    () => {
+        "SELECT p.asin, p.store, p.title, p.brand, p.description, p.language, p.product_type,
+           ARRAY(SELECT i.kind FROM catalog_identifier i
+                 WHERE i.asin = p.asin AND i.store = p.store ORDER BY i.position),
+           ARRAY(SELECT i.value FROM catalog_identifier i
+                 WHERE i.asin = p.asin AND i.store = p.store ORDER BY i.position)
+         FROM catalog_page p "
+    };
+}
+
+/// The query text as a tsquery in each configuration a page may use.
+macro_rules! tsq {
+    ($cfg:literal) => {
+        concat!("websearch_to_tsquery('", $cfg, "', $2)")
+    };
+}
+macro_rules! tsq_of_page {
+    () => {
+        concat!(
+            "(CASE p.language WHEN 'en' THEN ",
+            tsq!("english"),
+            " WHEN 'fr' THEN ",
+            tsq!("french"),
+            " WHEN 'es' THEN ",
+            tsq!("spanish"),
+            " ELSE ",
+            tsq!("simple"),
+            " END)"
+        )
+    };
+}
+
+/// The first `@@` is on a constant tsquery (every configuration OR-ed), so the GIN
+/// index can answer it; the second keeps only matches in the page's own language.
+const SEARCH: &str = concat!(
+    page_select!(),
+    "WHERE p.store = $1 AND p.search @@ (",
+    tsq!("english"),
+    " || ",
+    tsq!("french"),
+    " || ",
+    tsq!("spanish"),
+    " || ",
+    tsq!("simple"),
+    ") AND p.search @@ ",
+    tsq_of_page!(),
+    " ORDER BY ts_rank(p.search, ",
+    tsq_of_page!(),
+    ") DESC, p.asin LIMIT $3"
+);
+
+impl<'c> PgTx<'c> {
+    pub(super) fn new(conn: &'c mut Conn, read_only: bool) -> PgTx<'c> {
+        PgTx {
+            conn,
+            read_only,
+            skus: HashMap::new(),
+            ledger: Vec::new(),
+            events: Vec::new(),
+            seqs: HashMap::new(),
+            orders: HashMap::new(),
+            orders_seen: HashMap::new(),
+        }
+    }
+
+    /// Sends every buffered write.
+    pub(super) fn flush(&mut self) -> StoreResult<()> {
+        self.flush_skus()?;
+        self.flush_ledger()?;
+        self.flush_events()?;
+        self.flush_orders()
+    }
+
+    fn read_sku(
+        &mut self,
+        sql: &'static str,
+        seller: &SellerId,
+        sku: &Sku,
+    ) -> StoreResult<SkuState> {
+        let rows = self.conn.query(sql, &[&seller.0, &sku.as_str()])?;
+        let mut state = SkuState::empty(seller.clone(), sku.clone());
+        for row in &rows {
+            let kind: &str = col(row, 0)?;
+            if kind == "p" {
+                state.pools.push(codec::pool_at(row, 1)?);
+            } else {
+                state.listings.push(codec::listing_at(row, 6)?);
+            }
+        }
+        Ok(codec::normalized(state))
+    }
+
+    /// Full states of many SKUs, in the order asked, in two queries.
+    fn read_skus(&mut self, keys: &[(SellerId, Sku)]) -> StoreResult<Vec<SkuState>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sellers: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let skus: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let mut states: HashMap<(String, String), SkuState> = keys
+            .iter()
+            .map(|(s, k)| {
+                (
+                    (s.0.clone(), k.as_str().to_owned()),
+                    SkuState::empty(s.clone(), k.clone()),
+                )
+            })
+            .collect();
+        for row in self.conn.query(POOLS_OF, &[&sellers, &skus])? {
+            let key: (String, String) = (col(&row, 0)?, col(&row, 1)?);
+            if let Some(state) = states.get_mut(&key) {
+                state.pools.push(codec::pool_at(&row, 2)?);
+            }
+        }
+        for row in self.conn.query(LISTINGS_OF, &[&sellers, &skus])? {
+            let key: (String, String) = (col(&row, 0)?, col(&row, 1)?);
+            if let Some(state) = states.get_mut(&key) {
+                state.listings.push(codec::listing_at(&row, 2)?);
+            }
+        }
+        Ok(keys
+            .iter()
+            .filter_map(|(s, k)| states.remove(&(s.0.clone(), k.as_str().to_owned())))
+            .map(codec::normalized)
+            .collect())
+    }
+
+    /// Writes the difference between what each saved SKU held and what it holds now.
+    fn flush_skus(&mut self) -> StoreResult<()> {
+        let mut del_listings = ListingKeys::default();
+        let mut del_pools: (Vec<String>, Vec<i64>) = Default::default();
+        let mut ins_pools = PoolRows::default();
+        let mut upd_pools = PoolRows::default();
+        let mut ins_listings = ListingRows::default();
+        let mut upd_listings = ListingRows::default();
+        let mut dirty: Vec<&mut CachedSku> = self.skus.values_mut().filter(|c| c.dirty).collect();
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        // The same order in every process, so row locks are taken in one order.
+        dirty.sort_by(|a, b| {
+            (&a.current.seller_id, &a.current.sku).cmp(&(&b.current.seller_id, &b.current.sku))
+        });
+        for c in &dirty {
+            let (old, new) = (&c.stored, &c.current);
+            for l in &old.listings {
+                if new.listing(&l.store).is_none() {
+                    del_listings.push(new, l.store.as_str());
+                }
+            }
+            for p in &old.pools {
+                if new.pool(p.pool_id).is_none() {
+                    del_pools.0.push(new.seller_id.0.clone());
+                    del_pools.1.push(p.pool_id);
+                }
+            }
+            for p in &new.pools {
+                match old.pool(p.pool_id) {
+                    None => ins_pools.push(new, p),
+                    Some(o) if o != p => upd_pools.push(new, p),
+                    Some(_) => {}
+                }
+            }
+            for l in &new.listings {
+                match old.listing(&l.store) {
+                    None => ins_listings.push(new, l),
+                    Some(o) if o != l => upd_listings.push(new, l),
+                    Some(_) => {}
+                }
+            }
+        }
+        if !del_listings.seller.is_empty() {
+            let d = &del_listings;
+            self.conn
+                .execute(DELETE_LISTINGS, &[&d.seller, &d.sku, &d.store])?;
+        }
+        if !del_pools.0.is_empty() {
+            self.conn
+                .execute(DELETE_POOLS, &[&del_pools.0, &del_pools.1])?;
+        }
+        for (sql, rows) in [(INSERT_POOLS, &ins_pools), (UPDATE_POOLS, &upd_pools)] {
+            if rows.seller.is_empty() {
+                continue;
+            }
+            let r = rows;
+            let n = self.conn.execute(
+                sql,
+                &[
+                    &r.seller,
+                    &r.pool_id,
+                    &r.sku,
+                    &r.shared,
+                    &r.quantity,
+                    &r.condition,
+                    &r.version,
+                ],
+            )?;
+            if n != r.seller.len() as u64 {
+                // Locked rows cannot vanish; if they did, start over.
+                return Err(StoreError::Retry(format!(
+                    "pool rows changed under the transaction ({n} of {})",
+                    r.seller.len()
+                )));
+            }
+        }
+        for (sql, rows) in [
+            (INSERT_LISTINGS, &ins_listings),
+            (UPDATE_LISTINGS, &upd_listings),
+        ] {
+            if rows.seller.is_empty() {
+                continue;
+            }
+            let r = rows;
+            let n = self.conn.execute(
+                sql,
+                &[
+                    &r.seller,
+                    &r.sku,
+                    &r.store,
+                    &r.asin,
+                    &r.pool_id,
+                    &r.price,
+                    &r.fulfillment,
+                    &r.start,
+                    &r.closed,
+                ],
+            )?;
+            if n != r.seller.len() as u64 {
+                return Err(StoreError::Retry(format!(
+                    "listing rows changed under the transaction ({n} of {})",
+                    r.seller.len()
+                )));
+            }
+        }
+        for c in self.skus.values_mut().filter(|c| c.dirty) {
+            c.stored = c.current.clone();
+            c.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn flush_ledger(&mut self) -> StoreResult<()> {
+        if self.ledger.is_empty() {
+            return Ok(());
+        }
+        let e = &self.ledger;
+        let seller: Vec<&str> = e.iter().map(|x| x.seller_id.as_str()).collect();
+        let sku: Vec<&str> = e.iter().map(|x| x.sku.as_str()).collect();
+        let pool: Vec<i64> = e.iter().map(|x| x.pool_id).collect();
+        let at: Vec<i64> = e.iter().map(|x| codec::micros(x.at)).collect();
+        let delta: Vec<i64> = e.iter().map(|x| x.delta).collect();
+        let after: Vec<i64> = e.iter().map(|x| x.quantity_after).collect();
+        let reason: Vec<&str> = e.iter().map(|x| x.reason.as_str()).collect();
+        let store: Vec<&str> = e.iter().map(|x| x.store.as_str()).collect();
+        let reference: Vec<&str> = e.iter().map(|x| x.reference.as_str()).collect();
+        self.conn.execute(
+            INSERT_LEDGER,
+            &[
+                &seller, &sku, &pool, &at, &delta, &after, &reason, &store, &reference,
+            ],
+        )?;
+        self.ledger.clear();
+        Ok(())
+    }
+
+    fn flush_events(&mut self) -> StoreResult<()> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        let mut seller = Vec::new();
+        let mut seq = Vec::new();
+        let mut at = Vec::new();
+        let mut kind = Vec::new();
+        let mut sku = Vec::new();
+        let mut pool: Vec<Option<i64>> = Vec::new();
+        let mut stores = Vec::new();
+        let mut quantity: Vec<Option<i64>> = Vec::new();
+        let mut delta: Vec<Option<i64>> = Vec::new();
+        let mut reason: Vec<Option<&str>> = Vec::new();
+        let mut status: Vec<Option<&str>> = Vec::new();
+        for e in &self.events {
+            seller.push(e.seller_id.as_str());
+            seq.push(e.seq);
+            at.push(codec::micros(e.at));
+            kind.push(e.body.kind());
+            match &e.body {
+                EventBody::QuantityChanged {
+                    sku: s,
+                    pool_id,
+                    stores: st,
+                    quantity: q,
+                    delta: d,
+                    reason: r,
+                } => {
+                    sku.push(s.as_str());
+                    pool.push(Some(*pool_id));
+                    stores.push(codec::stores_text(st));
+                    quantity.push(Some(*q));
+                    delta.push(Some(*d));
+                    reason.push(Some(r.as_str()));
+                    status.push(None);
+                }
+                EventBody::ListingChanged {
+                    sku: s,
+                    stores: st,
+                    status: x,
+                } => {
+                    sku.push(s.as_str());
+                    pool.push(None);
+                    stores.push(codec::stores_text(st));
+                    quantity.push(None);
+                    delta.push(None);
+                    reason.push(None);
+                    status.push(Some(x.as_str()));
+                }
+                EventBody::ListingDeleted { sku: s, stores: st } => {
+                    sku.push(s.as_str());
+                    pool.push(None);
+                    stores.push(codec::stores_text(st));
+                    quantity.push(None);
+                    delta.push(None);
+                    reason.push(None);
+                    status.push(None);
+                }
+            }
+        }
+        // Counters handed out beyond the seller row's value (the row itself was locked
+        // and bumped by the first event of each seller).
+        let mut counter_seller: Vec<&str> = Vec::new();
+        let mut counter_value: Vec<i64> = Vec::new();
+        for (s, c) in &self.seqs {
+            if c.last > c.stored {
+                counter_seller.push(s.as_str());
+                counter_value.push(c.last);
+            }
+        }
+        self.conn.execute(
+            INSERT_EVENTS,
+            &[
+                &seller,
+                &seq,
+                &at,
+                &kind,
+                &sku,
+                &pool,
+                &stores,
+                &quantity,
+                &delta,
+                &reason,
+                &status,
+                &counter_seller,
+                &counter_value,
+            ],
+        )?;
+        self.events.clear();
+        for c in self.seqs.values_mut() {
+            c.stored = c.last;
+        }
+        Ok(())
+    }
+
+    fn flush_orders(&mut self) -> StoreResult<()> {
+        if self.orders.is_empty() {
+            return Ok(());
+        }
+        let mut pending: Vec<&PendingOrder> = self.orders.values().collect();
+        pending.sort_by(|a, b| {
+            (&a.record.store, &a.record.order_id).cmp(&(&b.record.store, &b.record.order_id))
+        });
+        let (mut i_store, mut i_id, mut i_lines, mut i_results, mut i_cancelled, mut i_at) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut u_store, mut u_id, mut u_cancelled) = (vec![], vec![], vec![]);
+        for p in pending {
+            let o = &p.record;
+            if p.exists {
+                u_store.push(o.store.as_str());
+                u_id.push(o.order_id.as_str());
+                u_cancelled.push(o.cancelled);
+            } else {
+                i_store.push(o.store.as_str());
+                i_id.push(o.order_id.as_str());
+                i_lines.push(codec::lines_text(&o.lines));
+                i_results.push(codec::results_text(&o.results));
+                i_cancelled.push(o.cancelled);
+                i_at.push(codec::micros(o.at));
+            }
+        }
+        if !i_store.is_empty() {
+            self.conn.execute(
+                INSERT_ORDERS,
+                &[&i_store, &i_id, &i_lines, &i_results, &i_cancelled, &i_at],
+            )?;
+        }
+        if !u_store.is_empty() {
+            self.conn
+                .execute(UPDATE_ORDERS, &[&u_store, &u_id, &u_cancelled])?;
+        }
+        for (key, _) in self.orders.drain() {
+            self.orders_seen.insert(key, true);
+        }
+        Ok(())
+    }
+
+    fn pages(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> StoreResult<Vec<DetailPage>> {
+        self.conn
+            .query(sql, params)?
+            .iter()
+            .map(codec::page_of)
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct ListingKeys {
+    seller: Vec<String>,
+    sku: Vec<String>,
+    store: Vec<String>,
+}
+
+impl ListingKeys {
+    fn push(&mut self, state: &SkuState, store: &str) {
+        self.seller.push(state.seller_id.0.clone());
+        self.sku.push(state.sku.as_str().to_owned());
+        self.store.push(store.to_owned());
+    }
+}
+
+#[derive(Default)]
+struct PoolRows {
+    seller: Vec<String>,
+    pool_id: Vec<i64>,
+    sku: Vec<String>,
+    shared: Vec<bool>,
+    quantity: Vec<i64>,
+    condition: Vec<&'static str>,
+    version: Vec<i64>,
+}
+
+impl PoolRows {
+    fn push(&mut self, state: &SkuState, p: &onestock_core::model::Pool) {
+        self.seller.push(state.seller_id.0.clone());
+        self.pool_id.push(p.pool_id);
+        self.sku.push(state.sku.as_str().to_owned());
+        self.shared.push(p.shared);
+        self.quantity.push(p.quantity);
+        self.condition.push(p.condition.as_str());
+        self.version.push(p.version);
+    }
+}
+
+#[derive(Default)]
+struct ListingRows {
+    seller: Vec<String>,
+    sku: Vec<String>,
+    store: Vec<String>,
+    asin: Vec<String>,
+    pool_id: Vec<i64>,
+    price: Vec<String>,
+    fulfillment: Vec<&'static str>,
+    start: Vec<Option<i64>>,
+    closed: Vec<bool>,
+}
+
+impl ListingRows {
+    fn push(&mut self, state: &SkuState, l: &onestock_core::model::StoreListing) {
+        self.seller.push(state.seller_id.0.clone());
+        self.sku.push(state.sku.as_str().to_owned());
+        self.store.push(l.store.as_str().to_owned());
+        self.asin.push(l.asin.as_str().to_owned());
+        self.pool_id.push(l.pool_id);
+        self.price.push(l.price.to_string());
+        self.fulfillment.push(l.fulfillment.as_str());
+        self.start.push(l.start_selling_at.map(codec::micros));
+        self.closed.push(l.closed);
+    }
+}
+
+fn seller_of(row: &Row) -> StoreResult<Seller> {
+    Ok(Seller {
+        seller_id: SellerId(col(row, 0)?),
+        name: col(row, 1)?,
+        token_sha256: col(row, 2)?,
+        created_at: codec::time_of(col(row, 3)?)?,
+    })
+}
+
+fn upload_of(row: &Row) -> StoreResult<Upload> {
+    Ok(Upload {
+        upload_id: col(row, 0)?,
+        seller_id: SellerId(col(row, 1)?),
+        store: codec::store(col(row, 2)?)?,
+        status: codec::upload_status(col(row, 3)?)?,
+        path: col(row, 4)?,
+        records_processed: col(row, 5)?,
+        records_successful: col(row, 6)?,
+        records_failed: col(row, 7)?,
+        checkpoint: col(row, 8)?,
+        error: col(row, 9)?,
+        created_at: codec::time_of(col(row, 10)?)?,
+    })
+}
+
+/// The columns `upload_of` reads.
+macro_rules! upload_select {
+    () => {
+        "SELECT upload_id, seller_id, store, status, path, records_processed, \
+         records_successful, records_failed, checkpoint, error, created_at FROM upload "
+    };
+}
+
+fn event_of(row: &Row) -> StoreResult<Event> {
+    let seller_id = SellerId(col(row, 0)?);
+    let kind: &str = col(row, 3)?;
+    let sku = codec::sku(col(row, 4)?)?;
+    let stores = codec::stores_of(col(row, 6)?)?;
+    let body = match kind {
+        "quantity_changed" => {
+            let pool: Option<i64> = col(row, 5)?;
+            let quantity: Option<i64> = col(row, 7)?;
+            let delta: Option<i64> = col(row, 8)?;
+            let reason: Option<&str> = col(row, 9)?;
+            match (pool, quantity, delta, reason) {
+                (Some(pool_id), Some(quantity), Some(delta), Some(reason)) => {
+                    EventBody::QuantityChanged {
+                        sku,
+                        pool_id,
+                        stores,
+                        quantity,
+                        delta,
+                        reason: codec::reason(reason)?,
+                    }
+                }
+                _ => return Err(codec::bad("quantity_changed event")),
+            }
+        }
+        "listing_changed" => {
+            let status: Option<String> = col(row, 10)?;
+            EventBody::ListingChanged {
+                sku,
+                stores,
+                status: status.ok_or_else(|| codec::bad("listing_changed event"))?,
+            }
+        }
+        "listing_deleted" => EventBody::ListingDeleted { sku, stores },
+        other => return Err(codec::bad(format!("event kind {other:?}"))),
+    };
+    Ok(Event {
+        seller_id,
+        seq: col(row, 1)?,
+        at: codec::time_of(col(row, 2)?)?,
+        body,
+    })
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Tx for PgTx<'_> {
+    fn insert_seller(&mut self, seller: &Seller) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO seller (seller_id, name, token_sha256, created_at, event_seq)
+             VALUES ($1, $2, $3, $4, 0)",
+            &[
+                &seller.seller_id.0,
+                &seller.name,
+                &seller.token_sha256,
+                &codec::micros(seller.created_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn seller_by_token(&mut self, token_sha256: &str) -> StoreResult<Option<Seller>> {
+        self.conn
+            .query_opt(
+                "SELECT seller_id, name, token_sha256, created_at FROM seller
+                 WHERE token_sha256 = $1",
+                &[&token_sha256],
+            )?
+            .as_ref()
+            .map(seller_of)
+            .transpose()
+    }
+
+    fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
+        match self
+            .conn
+            .query_opt("SELECT value FROM setting WHERE key = $1", &[&key])?
+        {
+            Some(row) => Ok(Some(col(&row, 0)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO setting (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+
+    fn insert_page(&mut self, page: &DetailPage) -> StoreResult<()> {
+        let config = codec::text_search_config(&page.language);
+        self.conn.execute(
+            "INSERT INTO catalog_page
+                 (asin, store, title, brand, brand_lower, description, language, product_type,
+                  search)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                     setweight(to_tsvector($9::text::regconfig, $3), 'A')
+                     || setweight(to_tsvector($9::text::regconfig, $4), 'B'))
+             ON CONFLICT (asin, store) DO UPDATE SET
+                 title = EXCLUDED.title, brand = EXCLUDED.brand,
+                 brand_lower = EXCLUDED.brand_lower, description = EXCLUDED.description,
+                 language = EXCLUDED.language, product_type = EXCLUDED.product_type,
+                 search = EXCLUDED.search",
+            &[
+                &page.asin.as_str(),
+                &page.store.as_str(),
+                &page.title,
+                &page.brand,
+                &page.brand.to_lowercase(),
+                &page.description,
+                &page.language,
+                &page.product_type,
+                &config,
+            ],
+        )?;
+        self.conn.execute(
+            "DELETE FROM catalog_identifier WHERE asin = $1 AND store = $2",
+            &[&page.asin.as_str(), &page.store.as_str()],
+        )?;
+        if !page.identifiers.is_empty() {
+            let kinds: Vec<&str> = page.identifiers.iter().map(|i| i.kind.as_str()).collect();
+            let values: Vec<&str> = page.identifiers.iter().map(|i| i.value.as_str()).collect();
+            self.conn.execute(
+                "INSERT INTO catalog_identifier (asin, store, position, kind, value)
+                 SELECT $1, $2, n, kind, value
+                 FROM UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS d(kind, value, n)",
+                &[&page.asin.as_str(), &page.store.as_str(), &kinds, &values],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn page(&mut self, asin: &Asin, store: &StoreCode) -> StoreResult<Option<DetailPage>> {
+        Ok(self
+            .pages(
+                concat!(page_select!(), "WHERE p.asin = $1 AND p.store = $2"),
+                &[&asin.as_str(), &store.as_str()],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    fn pages_of_asin(&mut self, asin: &Asin) -> StoreResult<Vec<DetailPage>> {
+        self.pages(
+            concat!(page_select!(), "WHERE p.asin = $1 ORDER BY p.store"),
+            &[&asin.as_str()],
+        )
+    }
+
+    fn pages_by_identifier(&mut self, value: &str) -> StoreResult<Vec<DetailPage>> {
+        self.pages(
+            concat!(
+                page_select!(),
+                "WHERE (p.asin, p.store) IN
+                   (SELECT asin, store FROM catalog_identifier WHERE value = $1)
+                 ORDER BY p.asin, p.store"
+            ),
+            &[&value],
+        )
+    }
+
+    fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {
+        self.pages(
+            concat!(
+                page_select!(),
+                "WHERE p.store = $1 AND p.brand_lower = $2 ORDER BY p.asin"
+            ),
+            &[&store.as_str(), &brand.to_lowercase()],
+        )
+    }
+
+    fn search_pages(
+        &mut self,
+        store: &StoreCode,
+        query: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<DetailPage>> {
+        // websearch_to_tsquery accepts any text; only NUL (refused by PostgreSQL) and
+        // other control characters are taken out.
+        let query: String = query
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let query = query.trim();
+        if query.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.pages(SEARCH, &[&store.as_str(), &query, &count(limit)])
+    }
+
+    fn load_sku(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<SkuState> {
+        let key = (seller.clone(), sku.clone());
+        if let Some(c) = self.skus.get(&key) {
+            return Ok(c.current.clone());
+        }
+        let state = if self.read_only {
+            self.read_sku(LOAD_SKU, seller, sku)?
+        } else {
+            // In READ COMMITTED a locking read that waited sees the rows it locked as
+            // the other transaction left them, but not the rows that transaction
+            // inserted (a new listing). Now that the locks are ours, read again: every
+            // writer of this SKU locks its rows first, so nothing changes after this.
+            let first = self.read_sku(LOAD_SKU_LOCK, seller, sku)?;
+            if first.listings.is_empty() && first.pools.is_empty() {
+                first
+            } else {
+                self.read_sku(LOAD_SKU_LOCK, seller, sku)?
+            }
+        };
+        self.skus.insert(
+            key,
+            CachedSku {
+                stored: state.clone(),
+                current: state.clone(),
+                dirty: false,
+            },
+        );
+        Ok(state)
+    }
+
+    fn save_sku(&mut self, state: &SkuState) -> StoreResult<()> {
+        let key = (state.seller_id.clone(), state.sku.clone());
+        if !self.skus.contains_key(&key) {
+            self.load_sku(&state.seller_id, &state.sku)?;
+        }
+        let cached = self
+            .skus
+            .get_mut(&key)
+            .ok_or_else(|| StoreError::Other("SKU cache lost an entry".into()))?;
+        let mut next = codec::normalized(state.clone());
+        // The version is the pool's ETag: it grows with every change, whether or not
+        // the caller bumped it.
+        for p in &mut next.pools {
+            if let Some(old) = cached.current.pool(p.pool_id) {
+                let changed = old.quantity != p.quantity
+                    || old.condition != p.condition
+                    || old.shared != p.shared;
+                if changed && p.version <= old.version {
+                    p.version = old.version + 1;
+                }
+            }
+        }
+        cached.current = next;
+        cached.dirty = true;
+        Ok(())
+    }
+
+    fn new_pool_id(&mut self) -> StoreResult<PoolId> {
+        let row = self
+            .conn
+            .query_opt("SELECT nextval('pool_id_seq')", &[])?
+            .ok_or_else(|| StoreError::Other("nextval returned no row".into()))?;
+        col(&row, 0)
+    }
+
+    fn skus_from(
+        &mut self,
+        seller: &SellerId,
+        from: Option<&Sku>,
+        limit: usize,
+    ) -> StoreResult<Vec<SkuState>> {
+        self.flush_skus()?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let from = from.map(Sku::as_str).unwrap_or("");
+        let rows = self.conn.query(
+            r#"SELECT DISTINCT sku COLLATE "C" FROM store_listing
+               WHERE seller_id = $1 AND sku COLLATE "C" >= $2
+               ORDER BY sku COLLATE "C" LIMIT $3"#,
+            &[&seller.0, &from, &count(limit)],
+        )?;
+        let keys = rows
+            .iter()
+            .map(|r| Ok((seller.clone(), codec::sku(col(r, 0)?)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.read_skus(&keys)
+    }
+
+    fn skus_on_asin(&mut self, store: &StoreCode, asin: &Asin) -> StoreResult<Vec<SkuState>> {
+        self.flush_skus()?;
+        let rows = self.conn.query(
+            r#"SELECT DISTINCT seller_id, sku COLLATE "C" FROM store_listing
+               WHERE store = $1 AND asin = $2 ORDER BY 1, 2"#,
+            &[&store.as_str(), &asin.as_str()],
+        )?;
+        let keys = rows
+            .iter()
+            .map(|r| Ok((SellerId(col(r, 0)?), codec::sku(col(r, 1)?)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.read_skus(&keys)
+    }
+
+    fn append_ledger(&mut self, entry: &LedgerEntry) -> StoreResult<()> {
+        let mut entry = entry.clone();
+        entry.at = codec::truncated(entry.at);
+        self.ledger.push(entry);
+        Ok(())
+    }
+
+    fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>> {
+        self.flush_ledger()?;
+        let rows = self.conn.query(
+            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
+             FROM ledger_entry WHERE seller_id = $1 AND sku = $2 ORDER BY seq",
+            &[&seller.0, &sku.as_str()],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerEntry {
+                    seq: col(r, 0)?,
+                    at: codec::time_of(col(r, 1)?)?,
+                    seller_id: seller.clone(),
+                    sku: sku.clone(),
+                    pool_id: col(r, 2)?,
+                    delta: col(r, 3)?,
+                    quantity_after: col(r, 4)?,
+                    reason: codec::reason(col(r, 5)?)?,
+                    store: codec::store(col(r, 6)?)?,
+                    reference: col(r, 7)?,
+                })
+            })
+            .collect()
+    }
+
+    fn append_event(
+        &mut self,
+        seller: &SellerId,
+        at: OffsetDateTime,
+        body: &EventBody,
+    ) -> StoreResult<i64> {
+        let seq = match self.seqs.get_mut(seller) {
+            Some(c) => {
+                c.last += 1;
+                c.last
+            }
+            None => {
+                // Locks the seller row until commit: a seller's writers take turns, so
+                // seqs have no gaps across processes.
+                let row = self
+                    .conn
+                    .query_opt(NEXT_EVENT_SEQ, &[&seller.0])?
+                    .ok_or_else(|| StoreError::Other(format!("no seller {seller}")))?;
+                let seq: i64 = col(&row, 0)?;
+                self.seqs.insert(
+                    seller.clone(),
+                    EventSeq {
+                        stored: seq,
+                        last: seq,
+                    },
+                );
+                seq
+            }
+        };
+        self.events.push(PendingEvent {
+            seller_id: seller.clone(),
+            seq,
+            at: codec::truncated(at),
+            body: body.clone(),
+        });
+        Ok(seq)
+    }
+
+    fn events_after(
+        &mut self,
+        seller: &SellerId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Event>> {
+        self.flush_events()?;
+        let rows = self.conn.query(
+            "SELECT seller_id, seq, at, kind, sku, pool_id, stores, quantity, delta, reason,
+                    status
+             FROM event WHERE seller_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&seller.0, &after, &count(limit)],
+        )?;
+        rows.iter().map(event_of).collect()
+    }
+
+    fn last_event_seq(&mut self, seller: &SellerId) -> StoreResult<i64> {
+        if let Some(c) = self.seqs.get(seller) {
+            return Ok(c.last);
+        }
+        match self.conn.query_opt(
+            "SELECT event_seq FROM seller WHERE seller_id = $1",
+            &[&seller.0],
+        )? {
+            Some(row) => col(&row, 0),
+            None => Ok(0),
+        }
+    }
+
+    fn order(&mut self, store: &StoreCode, order_id: &str) -> StoreResult<Option<OrderRecord>> {
+        let key = (store.clone(), order_id.to_owned());
+        if let Some(p) = self.orders.get(&key) {
+            return Ok(Some(p.record.clone()));
+        }
+        // Locked in a write transaction so two cancels of one order take turns and the
+        // second sees `cancelled`.
+        let sql = if self.read_only { ORDER } else { ORDER_LOCK };
+        let row = self.conn.query_opt(sql, &[&store.as_str(), &order_id])?;
+        self.orders_seen.insert(key, row.is_some());
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(OrderRecord {
+            store: store.clone(),
+            order_id: order_id.to_owned(),
+            lines: codec::lines_of(col(&row, 0)?)?,
+            results: codec::results_of(col(&row, 1)?)?,
+            cancelled: col(&row, 2)?,
+            at: codec::time_of(col(&row, 3)?)?,
+        }))
+    }
+
+    fn save_order(&mut self, order: &OrderRecord) -> StoreResult<()> {
+        let key = (order.store.clone(), order.order_id.clone());
+        let exists = match (self.orders.get(&key), self.orders_seen.get(&key)) {
+            (Some(p), _) => p.exists,
+            (None, Some(seen)) => *seen,
+            (None, None) => {
+                let row = self
+                    .conn
+                    .query_opt(ORDER_LOCK, &[&order.store.as_str(), &order.order_id])?;
+                row.is_some()
+            }
+        };
+        let mut record = order.clone();
+        record.at = codec::truncated(record.at);
+        self.orders.insert(key, PendingOrder { record, exists });
+        Ok(())
+    }
+
+    fn insert_upload(&mut self, upload: &Upload) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO upload (upload_id, seller_id, store, status, path, records_processed,
+                 records_successful, records_failed, checkpoint, error, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &upload.upload_id,
+                &upload.seller_id.0,
+                &upload.store.as_str(),
+                &upload.status.as_str(),
+                &upload.path,
+                &upload.records_processed,
+                &upload.records_successful,
+                &upload.records_failed,
+                &upload.checkpoint,
+                &upload.error,
+                &codec::micros(upload.created_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_upload(&mut self, upload: &Upload) -> StoreResult<()> {
+        self.conn.execute(
+            "UPDATE upload SET status = $2, records_processed = $3, records_successful = $4,
+                 records_failed = $5, checkpoint = $6, error = $7
+             WHERE upload_id = $1",
+            &[
+                &upload.upload_id,
+                &upload.status.as_str(),
+                &upload.records_processed,
+                &upload.records_successful,
+                &upload.records_failed,
+                &upload.checkpoint,
+                &upload.error,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn upload(&mut self, upload_id: &str) -> StoreResult<Option<Upload>> {
+        const SQL: &str = concat!(upload_select!(), "WHERE upload_id = $1");
+        self.conn
+            .query_opt(SQL, &[&upload_id])?
+            .as_ref()
+            .map(upload_of)
+            .transpose()
+    }
+
+    fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>> {
+        const SQL: &str = concat!(
+            upload_select!(),
+            "WHERE status IN ('IN_QUEUE', 'IN_PROGRESS') ORDER BY created_at, upload_id"
+        );
+        self.conn.query(SQL, &[])?.iter().map(upload_of).collect()
+    }
+
+    fn append_report(&mut self, upload_id: &str, lines: &[ReportLine]) -> StoreResult<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let record: Vec<i64> = lines.iter().map(|l| l.record).collect();
+        let sku: Vec<&str> = lines.iter().map(|l| l.sku.as_str()).collect();
+        let code: Vec<&str> = lines.iter().map(|l| l.code.as_str()).collect();
+        let kind: Vec<&str> = lines
+            .iter()
+            .map(|l| codec::report_kind_text(l.kind))
+            .collect();
+        let message: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
+        self.conn.execute(
+            "INSERT INTO upload_report (upload_id, record, sku, code, kind, message)
+             SELECT $1, record, sku, code, kind, message
+             FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+                  WITH ORDINALITY AS d(record, sku, code, kind, message, n)
+             ORDER BY n",
+            &[&upload_id, &record, &sku, &code, &kind, &message],
+        )?;
+        Ok(())
+    }
+
+    fn report(&mut self, upload_id: &str) -> StoreResult<Vec<ReportLine>> {
+        let rows = self.conn.query(
+            "SELECT record, sku, code, kind, message FROM upload_report
+             WHERE upload_id = $1 ORDER BY record, n",
+            &[&upload_id],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReportLine {
+                    record: col(r, 0)?,
+                    sku: col(r, 1)?,
+                    code: col(r, 2)?,
+                    kind: codec::report_kind(col(r, 3)?)?,
+                    message: col(r, 4)?,
+                })
+            })
+            .collect()
+    }
+}
