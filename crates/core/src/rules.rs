@@ -18,8 +18,7 @@ use crate::model::{
 use crate::region::{Region, Store};
 use crate::storage::{StoreResult, Tx};
 use crate::types::{
-    Asin, Condition, Fulfillment, QUANTITY_MAX, SellerId, ShareMode, Sku, StoreCode,
-    check_quantity,
+    Asin, Condition, Fulfillment, QUANTITY_MAX, SellerId, ShareMode, Sku, StoreCode, check_quantity,
 };
 
 /// Lines an order may have (SPEC 4.1).
@@ -103,7 +102,10 @@ pub struct NewProduct {
 pub enum ProductRef {
     Asin(String),
     /// `UPC`, `EAN`, `GTIN` or `ISBN` and the digits.
-    Identifier { kind: String, value: String },
+    Identifier {
+        kind: String,
+        value: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +156,9 @@ pub enum Command {
         store: StoreCode,
         input: ListingInput,
         source: Source,
+        /// The pool version the change was based on (R21); only for a listing that
+        /// exists.
+        if_match: Option<i64>,
     },
     PatchListing {
         seller: SellerId,
@@ -242,7 +247,8 @@ pub fn execute(tx: &mut dyn Tx, ctx: Ctx<'_>, cmd: &Command) -> Decision {
             store,
             input,
             source,
-        } => put_listing(tx, ctx, seller, sku, store, input, source),
+            if_match,
+        } => put_listing(tx, ctx, seller, sku, store, input, source, *if_match),
         Command::PatchListing {
             seller,
             sku,
@@ -519,6 +525,14 @@ fn shared_field_error(field: &str) -> DomainError {
     .field(field)
 }
 
+/// Loads a SKU with its listings in the region's store order, so `pool_stores` and
+/// every list of stores derived from it come out in store order.
+fn load(tx: &mut dyn Tx, ctx: Ctx<'_>, seller: &SellerId, sku: &Sku) -> StoreResult<SkuState> {
+    let mut state = tx.load_sku(seller, sku)?;
+    sort_listings(ctx.region, &mut state);
+    Ok(state)
+}
+
 /// The next number of a pool's version, for `ETag`s.
 fn bump(pool: &mut Pool) {
     pool.version += 1;
@@ -533,9 +547,10 @@ fn put_listing(
     store_code: &StoreCode,
     input: &ListingInput,
     source: &Source,
+    if_match: Option<i64>,
 ) -> Decision {
     let store = check!(ctx.region.store(store_code.as_str()));
-    let mut state = tx.load_sku(seller, sku)?;
+    let mut state = load(tx, ctx, seller, sku)?;
     if let Some(existing) = state.listing(&store.code).cloned() {
         if let Some(asin) = &input.asin
             && asin != &existing.asin
@@ -570,16 +585,13 @@ fn put_listing(
                 return Ok(Err(shared_field_error("condition")));
             }
         }
-        if let Some(f) = input.fulfillment
-            && f != existing.fulfillment
+        if input.fulfillment == Some(Fulfillment::Marketplace)
+            && existing.fulfillment != Fulfillment::Marketplace
+            && mode == ShareMode::Existing
         {
-            if f == Fulfillment::Marketplace && mode == ShareMode::Existing {
-                return Ok(Err(cannot_share(
-                    "A listing on the SKU's shared pool cannot be fulfilled by the marketplace.",
-                )));
-            }
-            let l = listing_mut(&mut state, &store.code);
-            l.fulfillment = f;
+            return Ok(Err(cannot_share(
+                "A listing on the SKU's shared pool cannot be fulfilled by the marketplace.",
+            )));
         }
         let patch = ListingPatch {
             quantity: input.quantity,
@@ -588,7 +600,16 @@ fn put_listing(
             price: input.price.clone(),
             start_selling_at: input.start_selling_at,
         };
-        return apply_patch(tx, ctx, store, state, &patch, None, source, false);
+        return apply_patch(
+            tx,
+            ctx,
+            store,
+            state,
+            &patch,
+            if_match,
+            source,
+            input.fulfillment,
+        );
     }
 
     // A new store listing.
@@ -596,14 +617,16 @@ fn put_listing(
         "product-id",
         "A new listing needs the product it lists against (an ASIN or product identifier).",
     )));
-    let price = check!(input.price.clone().ok_or_else(|| DomainError::new(
-        ErrorCode::PriceRequired,
-        format!(
-            "A listing in store {} needs a price in {}.",
-            store.code, store.currency
-        ),
-    )
-    .field("price")));
+    let price = check!(input.price.clone().ok_or_else(|| {
+        DomainError::new(
+            ErrorCode::PriceRequired,
+            format!(
+                "A listing in store {} needs a price in {}.",
+                store.code, store.currency
+            ),
+        )
+        .field("price")
+    }));
     check!(check_price(store, &price));
     if let Some(other) = state.listings.iter().find(|l| l.asin != asin) {
         return Ok(Err(DomainError::new(
@@ -792,11 +815,11 @@ fn patch_listing(
     if_match: Option<i64>,
 ) -> Decision {
     let store = check!(ctx.region.store(store_code.as_str()));
-    let state = tx.load_sku(seller, sku)?;
+    let state = load(tx, ctx, seller, sku)?;
     if state.listing(&store.code).is_none() {
         return Ok(Err(listing_not_found(sku, &store.code)));
     }
-    apply_patch(tx, ctx, store, state, patch, if_match, &Source::Api, true)
+    apply_patch(tx, ctx, store, state, patch, if_match, &Source::Api, None)
 }
 
 /// R11, R13, R15, R21: changes an existing listing and, through it, its pool.
@@ -809,7 +832,7 @@ fn apply_patch(
     patch: &ListingPatch,
     if_match: Option<i64>,
     source: &Source,
-    explicit_patch: bool,
+    fulfillment: Option<Fulfillment>,
 ) -> Decision {
     let listing = match state.listing(&store.code) {
         Some(l) => l.clone(),
@@ -844,9 +867,7 @@ fn apply_patch(
         new_quantity = check!(check_quantity(q, "quantity"));
     }
     if let Some(d) = patch.quantity_delta {
-        if explicit_patch {
-            reason = LedgerReason::Adjust;
-        }
+        reason = LedgerReason::Adjust;
         let after = pool.quantity.saturating_add(d);
         if after < 0 {
             return Ok(Err(DomainError::new(
@@ -900,7 +921,10 @@ fn apply_patch(
             l.start_selling_at = start;
             listing_changed = true;
         }
-        if listing.fulfillment != l.fulfillment {
+        if let Some(f) = fulfillment
+            && f != l.fulfillment
+        {
+            l.fulfillment = f;
             listing_changed = true;
         }
     }
@@ -1002,7 +1026,7 @@ fn set_closed(
     closed: bool,
 ) -> Decision {
     let store = check!(ctx.region.store(store_code.as_str()));
-    let mut state = tx.load_sku(seller, sku)?;
+    let mut state = load(tx, ctx, seller, sku)?;
     if state.listing(&store.code).is_none() {
         return Ok(Err(listing_not_found(sku, &store.code)));
     }
@@ -1038,7 +1062,7 @@ fn delete_sku(
     sku: &Sku,
     source: &Source,
 ) -> Decision {
-    let state = tx.load_sku(seller, sku)?;
+    let state = load(tx, ctx, seller, sku)?;
     if state.listings.is_empty() {
         return Ok(Err(DomainError::not_found(format!(
             "You have no listing of SKU {sku}."
@@ -1091,7 +1115,7 @@ fn delete_in_store(
     store: &StoreCode,
     source: &Source,
 ) -> Decision {
-    let mut state = tx.load_sku(seller, sku)?;
+    let mut state = load(tx, ctx, seller, sku)?;
     let Some(listing) = state.listing(store).cloned() else {
         return Ok(Err(listing_not_found(sku, store)));
     };
@@ -1217,7 +1241,7 @@ fn place_order(
     // Check every line before touching any pool: all or nothing.
     let mut states: Vec<SkuState> = Vec::with_capacity(merged.len());
     for (i, line) in merged.iter().enumerate() {
-        let state = tx.load_sku(&line.seller_id, &line.sku)?;
+        let state = load(tx, ctx, &line.seller_id, &line.sku)?;
         let not_buyable = |why: &str| {
             Err(DomainError::new(
                 ErrorCode::ListingNotBuyable,
@@ -1311,7 +1335,7 @@ fn cancel_order(tx: &mut dyn Tx, ctx: Ctx<'_>, store_code: &StoreCode, order_id:
     };
     if !record.cancelled {
         for line in &record.results {
-            let mut state = tx.load_sku(&line.seller_id, &line.sku)?;
+            let mut state = load(tx, ctx, &line.seller_id, &line.sku)?;
             let Some(pool) = state.pools.iter_mut().find(|p| p.pool_id == line.pool_id) else {
                 continue;
             };
@@ -1454,7 +1478,7 @@ fn apply_upload_row(
                 fulfillment: row.fulfillment,
                 start_selling_at: row.start_selling_at.map(Some),
             };
-            put_listing(tx, ctx, seller, &row.sku, &store.code, &input, source)?
+            put_listing(tx, ctx, seller, &row.sku, &store.code, &input, source, None)?
         }
     };
     Ok(outcome.map(|_| ()))
@@ -1476,7 +1500,11 @@ fn fail_upload(tx: &mut dyn Tx, upload_id: &str, error: &str) -> Decision {
 // Views: what a listing looks like to its seller and to buyers (R8, R12).
 
 /// Why a listing is not buyable now; empty when it is (R12).
-pub fn inactive_reasons(state: &SkuState, store: &StoreCode, now: OffsetDateTime) -> Vec<InactiveReason> {
+pub fn inactive_reasons(
+    state: &SkuState,
+    store: &StoreCode,
+    now: OffsetDateTime,
+) -> Vec<InactiveReason> {
     let mut reasons = Vec::new();
     let Some(listing) = state.listing(store) else {
         return reasons;
@@ -1575,6 +1603,9 @@ pub fn sku_views(region: &Region, state: &SkuState, now: OffsetDateTime) -> Vec<
     views
 }
 
+/// Where a listing page ends: its last (SKU, store).
+pub type ListingCursor = (Sku, StoreCode);
+
 /// `GET /v1/listings`: one page of the seller's listings in (SKU, store) order.
 /// `after` is the last (SKU, store) of the previous page. Returns the page and the
 /// cursor of its last item when more may follow.
@@ -1588,7 +1619,7 @@ pub fn listing_page(
     after: Option<(Sku, StoreCode)>,
     limit: usize,
     now: OffsetDateTime,
-) -> StoreResult<(Vec<ListingView>, Option<(Sku, StoreCode)>)> {
+) -> StoreResult<(Vec<ListingView>, Option<ListingCursor>)> {
     /// SKUs read per storage call while filling a page.
     const SKUS_PER_READ: usize = 200;
     let mut items: Vec<ListingView> = Vec::new();

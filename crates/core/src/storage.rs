@@ -86,8 +86,12 @@ pub trait Tx {
         at: OffsetDateTime,
         body: &EventBody,
     ) -> StoreResult<i64>;
-    fn events_after(&mut self, seller: &SellerId, after: i64, limit: usize)
-    -> StoreResult<Vec<Event>>;
+    fn events_after(
+        &mut self,
+        seller: &SellerId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Event>>;
     /// The seller's last event seq, 0 when none.
     fn last_event_seq(&mut self, seller: &SellerId) -> StoreResult<i64>;
 

@@ -287,7 +287,10 @@ mod tests {
     #[test]
     fn prices() {
         assert_eq!(format_price(&parse_price_amount("19.9").unwrap()), "19.90");
-        assert_eq!(format_price(&parse_price_amount("19.990").unwrap()), "19.99");
+        assert_eq!(
+            format_price(&parse_price_amount("19.990").unwrap()),
+            "19.99"
+        );
         assert!(parse_price_amount("1.999").is_err());
         assert!(parse_price_amount("0").is_err());
         assert!(parse_price_amount("-1").is_err());

@@ -1,1 +1,211 @@
-fn main() {}
+//! The `onestock` command line: serve the API, manage a local database, send upload
+//! files to a running server, write a template, and run the benchmark.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use onestock::server::{ServerConfig, build, serve};
+use onestock_core::clock::SystemClock;
+use onestock_core::region::Region;
+
+/// onestock: one quantity for the same item in several country stores.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the HTTP API (applies database migrations first).
+    Serve {
+        /// `sqlite:PATH` or `postgres://USER@HOST/DB`. Default: `sqlite:onestock.db` in
+        /// the working folder.
+        #[arg(long, env = "ONESTOCK_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Address to listen on.
+        #[arg(long, env = "ONESTOCK_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// A region file (TOML, SPEC section 2). Default: North America (US, CA, MX).
+        #[arg(long)]
+        region: Option<PathBuf>,
+        /// Fill an empty database with a demo seller and listings, and print how to
+        /// reach them.
+        #[arg(long)]
+        demo: bool,
+        /// Where received upload files wait to be processed.
+        #[arg(long, env = "ONESTOCK_UPLOAD_DIR", default_value = "onestock-uploads")]
+        upload_dir: PathBuf,
+        /// The operator's bearer token. When unset, one is generated on the first start,
+        /// stored hashed and printed once.
+        #[arg(
+            long = "operator-token",
+            env = "ONESTOCK_OPERATOR_TOKEN",
+            hide_env_values = true
+        )]
+        operator_token: Option<String>,
+    },
+    /// Apply the database migrations and exit (serve also applies them).
+    Migrate {
+        #[arg(long, env = "ONESTOCK_DATABASE_URL")]
+        database_url: Option<String>,
+    },
+    /// Manage seller accounts in a local database.
+    Seller {
+        #[command(subcommand)]
+        command: SellerCmd,
+    },
+    /// Send an upload file to a running server, show progress, save the report beside
+    /// the file.
+    Upload {
+        /// The store the file is for (US, CA, MX, ...).
+        #[arg(long)]
+        store: String,
+        /// The file: tab- or comma-separated text, or .xlsx.
+        file: PathBuf,
+        /// The server.
+        #[arg(long, env = "ONESTOCK_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The seller's token.
+        #[arg(long, env = "ONESTOCK_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Write an empty inventory-loader template (to FILE, or standard output).
+    Template { file: Option<PathBuf> },
+    /// Measure order throughput: group commit against one transaction per order.
+    Bench(onestock::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum SellerCmd {
+    /// Create a seller and print its token (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, env = "ONESTOCK_DATABASE_URL")]
+        database_url: Option<String>,
+    },
+}
+
+fn database_url(given: Option<String>) -> String {
+    given.unwrap_or_else(|| "sqlite:onestock.db".to_owned())
+}
+
+fn load_region(path: Option<&Path>) -> anyhow::Result<Region> {
+    match path {
+        None => Ok(Region::north_america()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("read region file {}", p.display()))?;
+            Region::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("region file {}: {e}", p.display()))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "onestock=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::Serve {
+            database_url: url,
+            listen,
+            region,
+            demo,
+            upload_dir,
+            operator_token,
+        } => {
+            let region = load_region(region.as_deref())?;
+            let url = database_url(url);
+            let app = build(ServerConfig {
+                database_url: url.clone(),
+                region,
+                clock: Arc::new(SystemClock),
+                operator_token,
+                upload_dir,
+            })
+            .await?;
+            if let Some(token) = &app.generated_operator_token {
+                println!("Operator token (shown once, stored hashed): {token}");
+            }
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listen on {listen}"))?;
+            let base = format!("http://{}", listener.local_addr()?);
+            if demo {
+                onestock::demo::seed(&app.state.service, &base).await?;
+            }
+            println!("onestock serving on {base} (database {url})");
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            serve(listener, app.state, shutdown).await
+        }
+        Cmd::Migrate { database_url: url } => {
+            let url = database_url(url);
+            let u = url.clone();
+            tokio::task::spawn_blocking(move || onestock_store::Database::open(&u))
+                .await?
+                .with_context(|| format!("migrate {url}"))?;
+            println!("database {url} is up to date");
+            Ok(())
+        }
+        Cmd::Seller {
+            command:
+                SellerCmd::Create {
+                    name,
+                    database_url: url,
+                },
+        } => {
+            let url = database_url(url);
+            let (seller_id, token) = onestock::demo::create_seller_local(&url, &name).await?;
+            println!("seller_id: {seller_id}");
+            println!("token:     {token}");
+            Ok(())
+        }
+        Cmd::Upload {
+            store,
+            file,
+            url,
+            token,
+        } => {
+            onestock::client::upload(&url, &token, &store, &file, Duration::from_millis(250)).await
+        }
+        Cmd::Template { file } => {
+            let text = onestock::upload::report::template();
+            match file {
+                Some(p) => {
+                    if p.exists() {
+                        bail!("{} exists; not overwriting it", p.display());
+                    }
+                    std::fs::write(&p, text).with_context(|| format!("write {}", p.display()))?;
+                    println!("wrote {}", p.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Cmd::Bench(args) => onestock::bench::run(args).await,
+    }
+}

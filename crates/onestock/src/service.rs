@@ -1,0 +1,290 @@
+//! The service every door calls: commands go to one writer thread that gathers the
+//! commands waiting at that moment into one durable transaction (group commit), reads
+//! go to reader connections. Also who is calling: tokens and roles.
+//!
+//! Why one writer: on SQLite there is only one writer anyway, and gathering concurrent
+//! commands into one commit pays the fsync once per batch instead of once per order,
+//! with each command still all-or-nothing (the rules write nothing before their last
+//! check). On PostgreSQL each process has its own writer; row locks order the processes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use onestock_core::clock::Clock;
+use onestock_core::error::{DomainError, ErrorCode};
+use onestock_core::region::Region;
+use onestock_core::rules::{self, Command, Ctx, Outcome};
+use onestock_core::storage::{StoreError, StoreResult, Tx};
+use onestock_core::types::SellerId;
+use onestock_store::Database;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Commands gathered into one transaction at most. Large enough that a flash sale's
+/// orders share commits; small enough that one batch stays a few milliseconds.
+pub const BATCH_COMMANDS_MAX: usize = 1024;
+/// Commands waiting for the writer at most; past that, callers wait to enqueue.
+const QUEUE_DEPTH: usize = 16 * 1024;
+
+/// A failure as the doors see it.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl AppError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppError::Domain(e) => e.code,
+            AppError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Operator,
+    Seller(SellerId),
+}
+
+struct Job {
+    cmd: Command,
+    reply: oneshot::Sender<Result<Outcome, AppError>>,
+}
+
+/// Figures of the writer, for the benchmark.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriterStats {
+    pub batches: u64,
+    pub commands: u64,
+    /// Time spent inside write transactions (including commit), in microseconds.
+    pub busy_us: u64,
+}
+
+pub struct Service {
+    db: Database,
+    region: Arc<Region>,
+    clock: Arc<dyn Clock>,
+    queue: mpsc::Sender<Job>,
+    /// Bumped after every commit that may have added events, to wake long polls.
+    events: watch::Sender<u64>,
+    operator_token_sha256: String,
+    seller_tokens: RwLock<HashMap<String, SellerId>>,
+    stats: Arc<RwLock<WriterStats>>,
+}
+
+/// SHA-256 of a token, hex. Tokens carry 256 random bits, so a fast hash is enough
+/// (a password hash would cost milliseconds per request).
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random bearer token.
+pub fn new_token(prefix: &str) -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+/// Compares two digests in constant time.
+fn digest_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+impl Service {
+    /// Starts the writer thread. `operator_token_sha256` is the digest the operator's
+    /// token must match.
+    pub fn start(
+        db: Database,
+        region: Arc<Region>,
+        clock: Arc<dyn Clock>,
+        operator_token_sha256: String,
+    ) -> Arc<Service> {
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (events, _) = watch::channel(0u64);
+        let stats = Arc::new(RwLock::new(WriterStats::default()));
+        let service = Arc::new(Service {
+            db: db.clone(),
+            region: region.clone(),
+            clock: clock.clone(),
+            queue,
+            events: events.clone(),
+            operator_token_sha256,
+            seller_tokens: RwLock::new(HashMap::new()),
+            stats: stats.clone(),
+        });
+        std::thread::Builder::new()
+            .name("onestock-writer".into())
+            .spawn(move || writer_loop(db, region, clock, rx, events, stats))
+            .expect("spawn the writer thread");
+        service
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn writer_stats(&self) -> WriterStats {
+        *self.stats.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a command through the writer and waits for its durable answer.
+    pub async fn execute(&self, cmd: Command) -> Result<Outcome, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { cmd, reply })
+            .await
+            .map_err(|_| AppError::Internal("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal("the writer dropped the command".into()))?
+    }
+
+    /// Runs `f` on a reader connection, off the async threads.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, AppError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Tx, Ctx<'_>) -> StoreResult<R> + Send + 'static,
+    {
+        let db = self.db.clone();
+        let region = self.region.clone();
+        let now = self.clock.now();
+        tokio::task::spawn_blocking(move || {
+            db.read(|tx| {
+                f(
+                    tx,
+                    Ctx {
+                        region: &region,
+                        now,
+                    },
+                )
+            })
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("reader task failed: {e}")))?
+        .map_err(AppError::from)
+    }
+
+    /// A receiver that changes after every commit that may carry new events.
+    pub fn event_changes(&self) -> watch::Receiver<u64> {
+        self.events.subscribe()
+    }
+
+    /// Who holds this bearer token (`UNAUTHENTICATED` when nobody).
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AppError> {
+        let digest = token_digest(token);
+        if digest_eq(&digest, &self.operator_token_sha256) {
+            return Ok(Principal::Operator);
+        }
+        if let Some(id) = self
+            .seller_tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&digest)
+        {
+            return Ok(Principal::Seller(id.clone()));
+        }
+        let d = digest.clone();
+        let seller = self.read(move |tx, _| tx.seller_by_token(&d)).await?;
+        match seller {
+            Some(s) => {
+                self.seller_tokens
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(digest, s.seller_id.clone());
+                Ok(Principal::Seller(s.seller_id))
+            }
+            None => Err(DomainError::new(
+                ErrorCode::Unauthenticated,
+                "This token is not known; send Authorization: Bearer <token> with a seller or operator token.",
+            )
+            .into()),
+        }
+    }
+}
+
+fn writer_loop(
+    db: Database,
+    region: Arc<Region>,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::Receiver<Job>,
+    events: watch::Sender<u64>,
+    stats: Arc<RwLock<WriterStats>>,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(BATCH_COMMANDS_MAX);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < BATCH_COMMANDS_MAX {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let now = clock.now();
+        let ctx = Ctx {
+            region: &region,
+            now,
+        };
+        let result = db.write(|tx| {
+            let mut answers = Vec::with_capacity(batch.len());
+            for job in &batch {
+                answers.push(rules::execute(tx, ctx, &job.cmd)?);
+            }
+            Ok(answers)
+        });
+        let answers: Vec<Result<Outcome, AppError>> = match result {
+            Ok(answers) => answers
+                .into_iter()
+                .map(|a| a.map_err(AppError::Domain))
+                .collect(),
+            Err(e) if batch.len() > 1 => {
+                // One command may have broken the batch: run each alone so the others
+                // still get their answers.
+                tracing::warn!(error = %e, size = batch.len(), "batch failed; running its commands one by one");
+                batch
+                    .iter()
+                    .map(|job| {
+                        db.write(|tx| rules::execute(tx, ctx, &job.cmd))
+                            .map_err(AppError::from)
+                            .and_then(|a| a.map_err(AppError::Domain))
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "write transaction failed");
+                vec![Err(AppError::from(e))]
+            }
+        };
+        {
+            let mut s = stats.write().unwrap_or_else(|e| e.into_inner());
+            s.batches += 1;
+            s.commands += batch.len() as u64;
+            s.busy_us += started.elapsed().as_micros() as u64;
+        }
+        events.send_modify(|n| *n += 1);
+        for (job, answer) in batch.drain(..).zip(answers) {
+            // A caller that went away (client disconnected) is no error.
+            let _ = job.reply.send(answer);
+        }
+    }
+}

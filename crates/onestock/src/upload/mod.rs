@@ -1,0 +1,293 @@
+//! Upload files (SPEC section 5, R23): receive a file to disk as it arrives, queue it,
+//! and apply its rows in the background through the same commands as the API.
+//!
+//! Exactly once: rows are applied in chunks, each chunk in one command whose
+//! transaction also moves the upload's checkpoint; after a crash the worker starts again
+//! after the checkpoint, so no row is applied twice or lost.
+
+pub mod parse;
+pub mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use futures_util::StreamExt;
+use onestock_core::error::{DomainError, ErrorCode};
+use onestock_core::model::{ReportKind, ReportLine, Upload, UploadStatus};
+use onestock_core::rules::{Command, Outcome, ProductRef, UploadAction, UploadRecord, UploadRow};
+use onestock_core::types::{SellerId, StoreCode};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+
+use crate::service::{AppError, Service};
+
+/// Largest upload file: a million-row inventory file is about 100 MiB.
+pub const UPLOAD_BYTES_MAX: u64 = 512 * 1024 * 1024;
+/// Rows applied per transaction: big enough to amortise the commit, small enough that
+/// orders queued behind it wait only milliseconds.
+pub const ROWS_PER_CHUNK: usize = 2000;
+
+pub struct Uploads {
+    service: Arc<Service>,
+    dir: PathBuf,
+    wake: Notify,
+}
+
+impl Uploads {
+    /// Creates the upload folder and starts the worker, which first finishes any upload
+    /// left unfinished by an earlier run.
+    pub async fn start(service: Arc<Service>, dir: PathBuf) -> anyhow::Result<Arc<Uploads>> {
+        tokio::fs::create_dir_all(&dir).await?;
+        let uploads = Arc::new(Uploads {
+            service,
+            dir,
+            wake: Notify::new(),
+        });
+        let worker = uploads.clone();
+        tokio::spawn(async move { worker.run().await });
+        Ok(uploads)
+    }
+
+    /// Writes the body to disk as it arrives and queues it (`IN_QUEUE`).
+    pub async fn receive(
+        &self,
+        seller: SellerId,
+        store: StoreCode,
+        body: Body,
+    ) -> Result<Upload, AppError> {
+        let upload_id = format!("upl_{:016x}", rand::random::<u64>());
+        let path = self.dir.join(format!("{upload_id}.dat"));
+        let write = async {
+            let mut file = tokio::fs::File::create(&path).await?;
+            let mut stream = body.into_data_stream();
+            let mut size: u64 = 0;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(std::io::Error::other)?;
+                size += chunk.len() as u64;
+                if size > UPLOAD_BYTES_MAX {
+                    return Ok::<bool, std::io::Error>(false);
+                }
+                file.write_all(&chunk).await?;
+            }
+            file.sync_all().await?;
+            Ok(true)
+        };
+        match write.await {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                return Err(DomainError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "An upload file is at most {} MiB; split the file by rows.",
+                        UPLOAD_BYTES_MAX / (1024 * 1024)
+                    ),
+                )
+                .into());
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                return Err(AppError::Internal(format!("write upload file: {e}")));
+            }
+        }
+        let upload = Upload {
+            upload_id,
+            seller_id: seller,
+            store,
+            status: UploadStatus::InQueue,
+            path: path.to_string_lossy().into_owned(),
+            records_processed: 0,
+            records_successful: 0,
+            records_failed: 0,
+            checkpoint: 0,
+            error: None,
+            created_at: self.service.now(),
+        };
+        match self.service.execute(Command::CreateUpload(upload)).await? {
+            Outcome::Upload(u) => {
+                self.wake.notify_one();
+                Ok(u)
+            }
+            _ => Err(AppError::Internal("unexpected outcome".into())),
+        }
+    }
+
+    /// The seller's upload (`NOT_FOUND` for another seller's, as for a missing one).
+    pub async fn get(&self, seller: &SellerId, upload_id: &str) -> Result<Upload, AppError> {
+        let id = upload_id.to_owned();
+        let upload = self.service.read(move |tx, _| tx.upload(&id)).await?;
+        match upload {
+            Some(u) if &u.seller_id == seller => Ok(u),
+            _ => Err(DomainError::not_found(format!("You have no upload {upload_id:?}.")).into()),
+        }
+    }
+
+    /// The processing report in the marketplace's layout.
+    pub async fn report(&self, seller: &SellerId, upload_id: &str) -> Result<String, AppError> {
+        let upload = self.get(seller, upload_id).await?;
+        let id = upload.upload_id.clone();
+        let lines = self.service.read(move |tx, _| tx.report(&id)).await?;
+        let mut text =
+            report::format_report(upload.records_processed, upload.records_successful, &lines);
+        if let Some(e) = &upload.error
+            && upload.status == UploadStatus::Fatal
+            && lines.is_empty()
+        {
+            text = report::format_report(
+                0,
+                0,
+                &[ReportLine {
+                    record: 0,
+                    sku: String::new(),
+                    code: ErrorCode::InvalidRequest.as_str().into(),
+                    kind: ReportKind::Error,
+                    message: e.clone(),
+                }],
+            );
+        }
+        Ok(text)
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            let pending = self
+                .service
+                .read(|tx, _| tx.unfinished_uploads())
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "list unfinished uploads");
+                    Vec::new()
+                });
+            let idle = pending.is_empty();
+            for upload in pending {
+                let id = upload.upload_id.clone();
+                if let Err(e) = self.clone().process(upload).await {
+                    tracing::error!(upload_id = %id, error = %e, "upload processing failed; will retry");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+            if idle {
+                // Also poll now and then: on PostgreSQL another process may queue work.
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), self.wake.notified())
+                        .await;
+            }
+        }
+    }
+
+    /// Applies the upload's rows after its checkpoint, chunk by chunk.
+    async fn process(self: Arc<Self>, upload: Upload) -> Result<(), AppError> {
+        let service = self.service.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || process_blocking(&service, &handle, upload))
+            .await
+            .map_err(|e| AppError::Internal(format!("upload task: {e}")))?
+    }
+}
+
+fn process_blocking(
+    service: &Service,
+    handle: &tokio::runtime::Handle,
+    upload: Upload,
+) -> Result<(), AppError> {
+    let run = |cmd: Command| -> Result<(), AppError> {
+        match handle.block_on(service.execute(cmd)) {
+            Ok(_) => Ok(()),
+            Err(AppError::Domain(e)) if e.code == ErrorCode::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    };
+    let reader = match parse::open(std::path::Path::new(&upload.path)) {
+        Ok(r) => r,
+        Err(e) => {
+            return run(Command::FailUpload {
+                upload_id: upload.upload_id.clone(),
+                error: e.to_string(),
+            });
+        }
+    };
+    let mut warnings: Vec<ReportLine> = Vec::new();
+    if upload.checkpoint == 0 && !reader.unknown_columns().is_empty() {
+        warnings.push(ReportLine {
+            record: 0,
+            sku: String::new(),
+            code: ErrorCode::UnknownColumn.as_str().into(),
+            kind: ReportKind::Warning,
+            message: format!(
+                "Unknown columns were ignored: {}.",
+                reader.unknown_columns().join(", ")
+            ),
+        });
+    }
+    let mut reader = reader;
+    reader.skip_to(upload.checkpoint + 1);
+    let mut chunk: Vec<UploadRecord> = Vec::with_capacity(ROWS_PER_CHUNK);
+    for raw in reader.by_ref() {
+        if raw.record <= upload.checkpoint {
+            continue;
+        }
+        chunk.push(to_record(raw));
+        if chunk.len() == ROWS_PER_CHUNK {
+            run(Command::ApplyUploadRows {
+                upload_id: upload.upload_id.clone(),
+                warnings: std::mem::take(&mut warnings),
+                records: std::mem::take(&mut chunk),
+                done: false,
+            })?;
+        }
+    }
+    if let Some(e) = reader.error() {
+        // The file could not be read to its end (a disk error, say): leave the upload
+        // unfinished so the worker tries again from its checkpoint.
+        return Err(AppError::Internal(format!("read upload file: {e}")));
+    }
+    run(Command::ApplyUploadRows {
+        upload_id: upload.upload_id.clone(),
+        warnings,
+        records: chunk,
+        done: true,
+    })?;
+    // The file has served its purpose; the report and counts are in the database.
+    let _ = std::fs::remove_file(&upload.path);
+    Ok(())
+}
+
+/// A file row as the core's upload record.
+fn to_record(raw: parse::RawRow) -> UploadRecord {
+    let sku = raw.fields.sku.clone().unwrap_or_default();
+    let row = match raw.problem {
+        Some(e) => Err(e),
+        None => parse::parse_row(&raw.fields).map(to_upload_row),
+    };
+    UploadRecord {
+        record: raw.record,
+        sku,
+        row,
+    }
+}
+
+/// The parser's typed row as the core's upload row: the same fields, the core's names.
+fn to_upload_row(op: parse::RowOp) -> UploadRow {
+    UploadRow {
+        sku: op.sku,
+        action: match op.action {
+            parse::Action::AddOrUpdate => UploadAction::AddOrUpdate,
+            parse::Action::DeleteInStore => UploadAction::DeleteInStore,
+            parse::Action::DeleteEverywhere => UploadAction::DeleteEverywhere,
+        },
+        product: op.product_id.map(|p| match p {
+            parse::ProductId::Asin(a) => ProductRef::Asin(a),
+            parse::ProductId::Identifier { kind, value } => ProductRef::Identifier {
+                kind: kind.to_owned(),
+                value,
+            },
+        }),
+        price: op.price,
+        condition: op.condition,
+        quantity: op.quantity,
+        share: op.share,
+        fulfillment: op.fulfillment,
+        start_selling_at: op.start_selling_at,
+    }
+}
