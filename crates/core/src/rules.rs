@@ -1221,6 +1221,13 @@ fn place_order(
     let merged = merge_lines(lines);
     let mut key = merged.clone();
     key.sort();
+    // Lock the pools first, then look the order id up: on a server database another
+    // process may be committing this very order while we wait for the locks, and its
+    // answer must be replayed, not judged afresh against the stock it took.
+    let mut states: Vec<SkuState> = Vec::with_capacity(merged.len());
+    for line in &merged {
+        states.push(load(tx, ctx, &line.seller_id, &line.sku)?);
+    }
     if let Some(first) = tx.order(&store.code, order_id)? {
         if first.lines == key {
             return Ok(Ok(Outcome::Order {
@@ -1239,9 +1246,7 @@ fn place_order(
     }
 
     // Check every line before touching any pool: all or nothing.
-    let mut states: Vec<SkuState> = Vec::with_capacity(merged.len());
-    for (i, line) in merged.iter().enumerate() {
-        let state = load(tx, ctx, &line.seller_id, &line.sku)?;
+    for (i, (line, state)) in merged.iter().zip(&states).enumerate() {
         let not_buyable = |why: &str| {
             Err(DomainError::new(
                 ErrorCode::ListingNotBuyable,
@@ -1272,7 +1277,6 @@ fn place_order(
             )
             .field(format!("lines[{i}].quantity"))));
         }
-        states.push(state);
     }
 
     // Past this point the order is accepted: write.

@@ -353,3 +353,202 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `onestock bench-upload`: a generated inventory file for one store, sent to a server
+/// started for the run, timed from upload to `DONE`, with the server's peak memory.
+#[derive(clap::Args, Debug, Clone)]
+pub struct UploadBenchArgs {
+    /// Database for the server. Default: a fresh SQLite file in a temporary folder.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Data rows in the file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+}
+
+/// A UPC-A with a correct check digit, from a number below 10^11.
+fn upc(n: u64) -> String {
+    let body = format!("{:011}", n % 100_000_000_000);
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// Products the file lists against.
+const UPLOAD_BENCH_PRODUCTS: u64 = 200;
+/// SKUs listed in US and CA on one shared pool before the upload; the file updates them.
+const UPLOAD_BENCH_SHARED: usize = 2_000;
+
+/// Writes the file: 70 % new listings, 25 % updates of shared listings, 5 % bad rows.
+fn write_upload_file(path: &std::path::Path, rows: usize, salt: u32) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        w,
+        "sku\tproduct-id\tproduct-id-type\tprice\titem-condition\tquantity\tadd-delete\tinventory-sharing"
+    )?;
+    for i in 0..rows {
+        let product = upc(900_000_000 + salt as u64 * 1000 + (i as u64 % UPLOAD_BENCH_PRODUCTS));
+        match i % 20 {
+            // Bad rows: a wrong check digit, a bad price, a bad quantity.
+            0 => writeln!(w, "BAD-{i}\t{}9\t3\t1.00\t11\t1\ta\t", &product[..11])?,
+            // Updates of shared listings: the pool takes the file's quantity.
+            1..=5 => writeln!(
+                w,
+                "SHARED-{}\t\t\t12.50\t\t{}\ta\t",
+                i % UPLOAD_BENCH_SHARED,
+                i % 50
+            )?,
+            _ => writeln!(w, "NEW-{i}\t{product}\t3\t9.99\t11\t{}\ta\t", i % 7)?,
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+pub async fn run_upload(args: UploadBenchArgs) -> anyhow::Result<()> {
+    use serde_json::{Value, json};
+    let tmp = std::env::temp_dir().join(format!("onestock-ubench-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&tmp)?;
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", tmp.join("bench.db").display()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let operator = new_token("op");
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "serve",
+            "--database-url",
+            &url,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--upload-dir")
+        .arg(tmp.join("uploads"))
+        .env("ONESTOCK_OPERATOR_TOKEN", &operator)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("start the server")?;
+    let result = async {
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let seller: Value = http
+            .post(format!("{base}/v1/sellers"))
+            .bearer_auth(&operator)
+            .json(&json!({"name": "upload bench"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = seller["token"].as_str().unwrap_or_default().to_owned();
+        let salt: u32 = rand::random::<u32>() % 1000;
+        let mut first_asin = String::new();
+        for p in 0..UPLOAD_BENCH_PRODUCTS {
+            let id = upc(900_000_000 + salt as u64 * 1000 + p);
+            let created: Value = http
+                .post(format!("{base}/v1/catalog/items"))
+                .bearer_auth(&token)
+                .json(&json!({"store": "US", "product_type": "KITCHEN", "title": format!("Bench item {salt} {p}"),
+                    "brand": format!("Bench {salt}"), "language": "en", "identifiers": [{"type": "UPC", "value": id}], "force_new": true}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            http.post(format!("{base}/v1/catalog/items"))
+                .bearer_auth(&token)
+                .json(&json!({"store": "CA", "product_type": "KITCHEN", "title": format!("Bench item {salt} {p}"),
+                    "brand": format!("Bench {salt}"), "language": "en", "identifiers": [{"type": "UPC", "value": id}]}))
+                .send()
+                .await?;
+            if p == 0 {
+                first_asin = created["asin"].as_str().unwrap_or_default().to_owned();
+            }
+        }
+        for i in 0..UPLOAD_BENCH_SHARED {
+            for (store, currency) in [("US", "USD"), ("CA", "CAD")] {
+                let body = if store == "US" {
+                    json!({"asin": first_asin, "price": {"amount": "10.00", "currency": currency}, "quantity": 5})
+                } else {
+                    json!({"asin": first_asin, "price": {"amount": "13.00", "currency": currency}})
+                };
+                http.put(format!("{base}/v1/listings/SHARED-{i}/stores/{store}"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await?;
+            }
+        }
+        let file = tmp.join("inventory.tsv");
+        let (f2, rows) = (file.clone(), args.rows);
+        tokio::task::spawn_blocking(move || write_upload_file(&f2, rows, salt)).await??;
+        let size = std::fs::metadata(&file)?.len();
+        println!(
+            "onestock bench-upload: {} rows ({:.1} MiB) for store US, database {url}",
+            args.rows,
+            size as f64 / (1024.0 * 1024.0)
+        );
+        let bytes = tokio::fs::read(&file).await?;
+        let started = Instant::now();
+        let accepted: Value = http
+            .post(format!("{base}/v1/uploads?store=US"))
+            .bearer_auth(&token)
+            .body(bytes)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = accepted["upload_id"].as_str().unwrap_or_default().to_owned();
+        let received = started.elapsed();
+        let state = loop {
+            let state: Value = http
+                .get(format!("{base}/v1/uploads/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            match state["status"].as_str() {
+                Some("DONE") | Some("FATAL") => break state,
+                Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                None => return Err(anyhow!("unexpected answer {state}")),
+            }
+        };
+        let elapsed = started.elapsed();
+        println!("status {}: {} processed, {} successful, {} failed",
+            state["status"], state["records_processed"], state["records_successful"], state["records_failed"]);
+        println!("received in {:.2} s; upload to DONE in {:.2} s: {:.0} rows/s",
+            received.as_secs_f64(), elapsed.as_secs_f64(), args.rows as f64 / elapsed.as_secs_f64());
+        match peak_rss_kib(child.id()) {
+            Some(kib) => println!("server peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
+            None => println!("server peak memory: not readable"),
+        }
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}

@@ -79,6 +79,9 @@ enum Cmd {
     Template { file: Option<PathBuf> },
     /// Measure order throughput: group commit against one transaction per order.
     Bench(onestock::bench::BenchArgs),
+    /// Measure upload processing: a generated file, from upload to DONE, and the
+    /// server's peak memory.
+    BenchUpload(onestock::bench::UploadBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -207,5 +210,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Bench(args) => onestock::bench::run(args).await,
+        Cmd::BenchUpload(args) => onestock::bench::run_upload(args).await,
     }
 }

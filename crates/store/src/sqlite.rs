@@ -8,7 +8,8 @@
 mod codec;
 mod tx;
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use onestock_core::storage::{StoreError, StoreResult, Tx};
@@ -38,6 +39,37 @@ pub struct SqliteDb {
     writer: Mutex<Connection>,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
+    /// Tells the checkpoint thread to stop when the database is dropped.
+    stop_checkpoints: Arc<AtomicBool>,
+}
+
+impl Drop for SqliteDb {
+    fn drop(&mut self) {
+        self.stop_checkpoints.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How often the background thread copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL from a connection of its own, so the writer's commits never pay
+/// for it (SQLite's automatic checkpoint runs inside the committing call). PASSIVE never
+/// waits for the writer or readers.
+fn spawn_checkpointer(path: &str, stop: Arc<AtomicBool>) -> StoreResult<()> {
+    let conn = Connection::open(path).map_err(db_err)?;
+    configure(&conn)?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::debug!(error = %e, "WAL checkpoint");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Other(format!("start the checkpoint thread: {e}")))?;
+    Ok(())
 }
 
 impl SqliteDb {
@@ -53,10 +85,16 @@ impl SqliteDb {
             tracing::warn!(%mode, path, "SQLite did not switch to WAL");
         }
         migrate(&writer)?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db_err)?;
+        let stop_checkpoints = Arc::new(AtomicBool::new(false));
+        spawn_checkpointer(path, stop_checkpoints.clone())?;
         Ok(SqliteDb {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            stop_checkpoints,
         })
     }
 
