@@ -1455,8 +1455,15 @@ fn apply_upload_row(
                         Err(e) => return Ok(Err(e.field("product-id"))),
                     };
                     let pages = tx.pages_by_identifier(&id.value)?;
-                    match pages.into_iter().find(|p| p.store == store.code) {
-                        Some(p) => Some(p.asin),
+                    // A page in this store gives the ASIN; a page only elsewhere still
+                    // names the product, so the listing rules (R2, R17) say why it
+                    // cannot be listed here.
+                    let page = pages
+                        .iter()
+                        .find(|p| p.store == store.code)
+                        .or_else(|| pages.first());
+                    match page {
+                        Some(p) => Some(p.asin.clone()),
                         None => {
                             return Ok(Err(DomainError::new(
                                 ErrorCode::AsinNotInStore,

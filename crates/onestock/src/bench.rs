@@ -394,7 +394,15 @@ fn write_upload_file(path: &std::path::Path, rows: usize, salt: u32) -> anyhow::
         let product = upc(900_000_000 + salt as u64 * 1000 + (i as u64 % UPLOAD_BENCH_PRODUCTS));
         match i % 20 {
             // Bad rows: a wrong check digit, a bad price, a bad quantity.
-            0 => writeln!(w, "BAD-{i}\t{}9\t3\t1.00\t11\t1\ta\t", &product[..11])?,
+            0 => {
+                let last = product.as_bytes()[11] - b'0';
+                writeln!(
+                    w,
+                    "BAD-{i}\t{}{}\t3\t1.00\t11\t1\ta\t",
+                    &product[..11],
+                    (last + 1) % 10
+                )?
+            }
             // Updates of shared listings: the pool takes the file's quantity.
             1..=5 => writeln!(
                 w,

@@ -664,6 +664,19 @@ fn empty_sharing_joins_the_shared_pool_and_sets_it_everywhere(app) {
     assert_eq!(l[1]["reference"], json!(id));
     assert_eq!(l[1]["pool_id"], us["pool_id"]);
     assert_eq!(ledger_sum(&l), 7);
+    // The change is an event naming every store of the pool.
+    let ev = s.events(0).await;
+    let changed: Vec<&Value> = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "quantity_changed" && e["reason"] == "upload")
+        .collect();
+    assert_eq!(changed.len(), 1, "{ev}");
+    assert_eq!(changed[0]["sku"], "SHARED-1");
+    assert_eq!(changed[0]["quantity"], 7);
+    assert_eq!(changed[0]["delta"], -3);
+    assert_eq!(strs(&changed[0]["stores"]), ["US", "CA"]);
 
     // A later row on the pool (quantity and condition) sets it in every store; a row with
     // `existing` joins too (MX), and its quantity is the pool's.
@@ -685,9 +698,21 @@ fn empty_sharing_joins_the_shared_pool_and_sets_it_everywhere(app) {
         assert_eq!(strs(&v["pool_stores"]), ["US", "CA", "MX"]);
     }
     assert_eq!(view(&s, "SHARED-1", "MX").await["price"], mxn("349.00"));
+    let file = tsv(&[
+        &["sku", "quantity", "inventory-sharing"],
+        &["SHARED-1", "6", "existing"],
+    ]);
+    upload_done(&s, "MX", file, 1, 1).await;
+    assert_eq!(s.quantity("SHARED-1", "US").await, 6);
+    let file = tsv(&[
+        &["sku", "quantity", "inventory-sharing"],
+        &["SHARED-1", "5", "existing"],
+    ]);
+    upload_done(&s, "US", file, 1, 1).await;
     let l = ledger(&s, "SHARED-1").await;
     assert_eq!(ledger_sum(&l), 5, "{l:?}");
-    assert_eq!(l.last().unwrap()["store"], "MX");
+    let stores: Vec<&str> = l.iter().rev().take(3).map(|e| e["store"].as_str().unwrap()).collect();
+    assert_eq!(stores, ["US", "MX", "MX"], "{l:?}");
     // A sale in CA lowers the pool everywhere.
     app.order("CA", "o-1", &[(&s, "SHARED-1", 2)]).await.ok(201);
     assert_eq!(s.quantity("SHARED-1", "US").await, 3);
@@ -753,19 +778,27 @@ fn failing_rows_fail_alone_with_their_record_numbers(app) {
         &["NOSHARE", UPC_MUG, "UPC", "10.00", "", "existing", "", ""],
         &["BADID", UPC_BAD, "UPC", "10.00", "1", "", "", ""],
         &["BADPRICE", UPC_MUG, "UPC", "abc", "1", "", "", ""],
-        &["BADPRICE-2", UPC_MUG, "UPC", "1.999", "1", "", "", ""],
+        &["BADPRICE-2", UPC_MUG, "UPC", "1,234.50", "1", "", "", ""],
         &["BADQTY", UPC_MUG, "UPC", "10.00", "abc", "", "", ""],
         &["NEGQTY", UPC_MUG, "UPC", "10.00", "-1", "", "", ""],
         &["NOPAGE", &us_only, "ASIN", "10.00", "1", "", "", ""],
         &["TAKEN", &other, "ASIN", "10.00", "1", "", "", ""],
         &["NOPRICE", UPC_MUG, "UPC", "", "1", "", "", ""],
         &["GOOD-2", &asin, "ASIN", "11,00", "2", "unique", "", ""],
+        &["GOOD-1", &other, "ASIN", "10.00", "1", "", "", ""],
+        &["ZEROPRICE", UPC_MUG, "UPC", "0", "1", "", "", ""],
+        &["HUGEQTY", UPC_MUG, "UPC", "10.00", "1000000001", "", "", ""],
+        &["TYPEMISMATCH", &asin, "UPC", "10.00", "1", "", "", ""],
+        &["BADSHARE", UPC_MUG, "UPC", "10.00", "1", "sometimes", "", ""],
+        &["", UPC_MUG, "UPC", "10.00", "1", "", "", ""],
+        &["SKU-THAT-IS-FAR-TOO-LONG-FOR-THE-MARKETPLACE-41", UPC_MUG, "UPC", "10.00", "1", "", "", ""],
+        &["MAXQTY", UPC_MUG, "UPC", "10.00", "1000000000", "", "", ""],
     ]);
-    let id = upload_done(&s, "CA", file, 11, 2).await;
+    let id = upload_done(&s, "CA", file, 19, 3).await;
     assert_report(
         &report(&s, &id).await,
-        11,
-        2,
+        19,
+        3,
         &[
             (0, "", "UNKNOWN_COLUMN", "Warning"),
             (2, "NOSHARE", "SHARING_NOT_AVAILABLE", "Error"),
@@ -777,8 +810,16 @@ fn failing_rows_fail_alone_with_their_record_numbers(app) {
             (8, "NOPAGE", "ASIN_NOT_IN_STORE", "Error"),
             (9, "TAKEN", "SKU_ASIN_MISMATCH", "Error"),
             (10, "NOPRICE", "PRICE_REQUIRED", "Error"),
+            (12, "GOOD-1", "SKU_ASIN_MISMATCH", "Error"),
+            (13, "ZEROPRICE", "INVALID_PRICE", "Error"),
+            (14, "HUGEQTY", "INVALID_QUANTITY", "Error"),
+            (15, "TYPEMISMATCH", "INVALID_IDENTIFIER", "Error"),
+            (16, "BADSHARE", "INVALID_REQUEST", "Error"),
+            (17, "", "INVALID_REQUEST", "Error"),
+            (18, "SKU-THAT-IS-FAR-TOO-LONG-FOR-THE-MARKETPLACE-41", "INVALID_REQUEST", "Error"),
         ],
     );
+    assert_eq!(view(&s, "MAXQTY", "CA").await["quantity"], 1_000_000_000);
     let warning = parse_report(&report(&s, &id).await).2[0].4.clone();
     assert!(
         warning.contains("colour") && warning.contains("size"),
@@ -790,12 +831,150 @@ fn failing_rows_fail_alone_with_their_record_numbers(app) {
         assert_no_sku(&s, sku).await;
     }
     assert_eq!(listings_of(&s, "TAKEN").await.len(), 1, "TAKEN stays in US only");
-    assert_eq!(all_listings(&s, "CA").await.len(), 2);
+    assert_eq!(view(&s, "GOOD-1", "CA").await["asin"], json!(asin), "row 12 changed nothing");
+    for sku in ["ZEROPRICE", "HUGEQTY", "TYPEMISMATCH", "BADSHARE"] {
+        assert_no_sku(&s, sku).await;
+    }
+    assert_eq!(all_listings(&s, "CA").await.len(), 3);
 }
 
-fn duplicate_skus_apply_in_order_and_uploads_in_arrival_order(app) {
+fn a_row_longer_than_a_mib_fails_alone(app) {
+    let s = app.new_seller("Acme").await;
+    let asin = product_in(&s, "US", "UPC", UPC_MUG, "Blue Ceramic Mug").await;
+    let mut file = format!("sku\tproduct-id\tprice\tquantity\titem-note\nBEFORE\t{asin}\t1.00\t1\tx\n");
+    file.push_str(&format!("LONG\t{asin}\t1.00\t1\t{}\n", "n".repeat(1_500_000)));
+    file.push_str(&format!("AFTER\t{asin}\t1.00\t1\tx\n"));
+    let id = upload_done(&s, "US", file.into_bytes(), 3, 2).await;
+    assert_report(&report(&s, &id).await, 3, 2, &[(2, "LONG", "INVALID_REQUEST", "Error")]);
+    assert_eq!(s.quantity("BEFORE", "US").await, 1);
+    assert_eq!(s.quantity("AFTER", "US").await, 1);
+    assert_no_sku(&s, "LONG").await;
+}
+
+fn inventory_small_example(app) {
+    let s = app.new_seller("Acme").await;
+    let mug = product_in(&s, "US", "UPC", UPC_MUG, "Blue Ceramic Mug").await;
+    product_in(&s, "US", "EAN", EAN_CHAIR, "Electric Kettle One Litre").await;
+    let book = product_in(&s, "US", "ISBN", "0306406152", "Programming Book Second Edition").await;
+    product_in(&s, "US", "GTIN", GTIN_CRATE, "Wooden Crate Six Pack").await;
+    let id = upload_done(&s, "US", example("inventory-small.tsv"), 6, 3).await;
+    // KETTLE-1L asks for `existing` with no shared pool to join; TEA-TIN's ASIN has no
+    // page in US; OLD-MUG does not exist.
+    assert_report(
+        &report(&s, &id).await,
+        6,
+        3,
+        &[
+            (2, "KETTLE-1L", "SHARING_NOT_AVAILABLE", "Error"),
+            (5, "TEA-TIN", "ASIN_NOT_IN_STORE", "Error"),
+            (6, "OLD-MUG", "NOT_FOUND", "Error"),
+        ],
+    );
+    let v = view(&s, "MUG-BLUE-350", "US").await;
+    assert_eq!((v["asin"].clone(), v["quantity"].clone()), (json!(mug), json!(25)));
+    let v = view(&s, "BOOK-CPP", "US").await;
+    assert_eq!(v["asin"], json!(book));
+    assert_eq!(v["condition"], "used_good");
+    assert_eq!(v["share"], "unique");
+    let v = view(&s, "CRATE-6", "US").await;
+    assert_eq!(v["fulfillment"], "marketplace");
+    assert_eq!(v["quantity"], 40);
+    assert_eq!(v["start_selling_at"], "2026-12-15T14:00:00Z", "RFC 3339 with an offset, in UTC");
+    for sku in ["KETTLE-1L", "TEA-TIN", "OLD-MUG"] {
+        assert_no_sku(&s, sku).await;
+    }
+}
+
+fn fulfilment_and_restriction_rules_apply_to_rows(app: restricted_region) {
     let s = app.new_seller("Acme").await;
     let asin = s.product_everywhere(UPC_MUG).await;
+    let r = s
+        .post("/v1/catalog/items", common::product_body("US", "FIREWORKS", "Rocket Fountain Pack", "Boom", "en", &[("UPC", UPC_RED)]))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rocket = r.body["asin"].as_str().unwrap().to_string();
+    s.list("FBA-1", "US", json!({"asin": asin, "price": usd("9.00"), "quantity": 5, "fulfillment": "marketplace"}))
+        .await
+        .ok(201);
+    s.list("SHARED-1", "US", json!({"asin": asin, "price": usd("9.00"), "quantity": 5}))
+        .await
+        .ok(201);
+    s.list("ROCKET", "US", json!({"asin": rocket, "price": usd("9.00"), "quantity": 5}))
+        .await
+        .ok(201);
+    let file = tsv(&[
+        &["sku", "product-id", "price", "quantity", "inventory-sharing", "fulfillment-channel"],
+        &["FBA-1", &asin, "12.00", "", "existing", ""],
+        &["NEW-FBA", &asin, "12.00", "3", "existing", "AMAZON_NA"],
+        &["SHARED-1", &asin, "12.00", "", "", ""],
+        &["SHARED-1", "", "", "", "", "marketplace"],
+        &["ROCKET", &rocket, "12.00", "1", "", ""],
+        &["ROCKET-2", &rocket, "12.00", "1", "unique", ""],
+        &["FBA-1", &asin, "12.00", "4", "", ""],
+    ]);
+    let id = upload_done(&s, "CA", file, 7, 2).await;
+    assert_report(
+        &report(&s, &id).await,
+        7,
+        2,
+        &[
+            (1, "FBA-1", "FULFILLMENT_CANNOT_SHARE", "Error"),
+            (2, "NEW-FBA", "FULFILLMENT_CANNOT_SHARE", "Error"),
+            (4, "SHARED-1", "FULFILLMENT_CANNOT_SHARE", "Error"),
+            (5, "ROCKET", "RESTRICTED_IN_STORE", "Error"),
+            (6, "ROCKET-2", "RESTRICTED_IN_STORE", "Error"),
+        ],
+    );
+    // Row 3 joined the shared pool; row 7 (sharing left empty, merchant) started the
+    // FBA-1 SKU's shared pool in CA, its US marketplace pool untouched.
+    let ca = view(&s, "SHARED-1", "CA").await;
+    assert_eq!(strs(&ca["pool_stores"]), ["US", "CA"]);
+    assert_eq!(ca["fulfillment"], "merchant");
+    let us = view(&s, "FBA-1", "US").await;
+    let ca = view(&s, "FBA-1", "CA").await;
+    assert_ne!(us["pool_id"], ca["pool_id"]);
+    assert_eq!((us["quantity"].clone(), ca["quantity"].clone()), (json!(5), json!(4)));
+    assert_eq!(listings_of(&s, "ROCKET").await.len(), 1);
+    assert_no_sku(&s, "ROCKET-2").await;
+    assert_no_sku(&s, "NEW-FBA").await;
+}
+
+fn restricted_product_by_identifier_is_restricted_in_store(app: restricted_region) {
+    // R17 and R23: a row that lists a FIREWORKS product in CA fails with
+    // RESTRICTED_IN_STORE whether it names the product by ASIN or by its UPC (the API
+    // answers RESTRICTED_IN_STORE for the ASIN; the catalog refuses a CA page for it, so
+    // "create the product first" cannot be followed).
+    let s = app.new_seller("Acme").await;
+    let r = s
+        .post("/v1/catalog/items", common::product_body("US", "FIREWORKS", "Rocket Fountain Pack", "Boom", "en", &[("UPC", UPC_RED)]))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let rocket = r.body["asin"].as_str().unwrap().to_string();
+    s.list("ROCKET", "CA", json!({"asin": rocket, "price": cad("9.00")}))
+        .await
+        .expect(409, "RESTRICTED_IN_STORE");
+    let file = tsv(&[
+        &["sku", "product-id", "product-id-type", "price", "quantity"],
+        &["BY-ASIN", &rocket, "ASIN", "12.00", "1"],
+        &["BY-UPC", UPC_RED, "UPC", "12.00", "1"],
+    ]);
+    let id = upload_done(&s, "CA", file, 2, 0).await;
+    assert_report(
+        &report(&s, &id).await,
+        2,
+        0,
+        &[
+            (1, "BY-ASIN", "RESTRICTED_IN_STORE", "Error"),
+            (2, "BY-UPC", "RESTRICTED_IN_STORE", "Error"),
+        ],
+    );
+}
+
+fn duplicate_skus_in_one_file_apply_in_order(app) {
+    let s = app.new_seller("Acme").await;
+    let rival = app.new_seller("Rival").await;
+    let asin = s.product_everywhere(UPC_MUG).await;
+    rival.list("DUP-1", "US", json!({"asin": asin, "price": usd("99.00"), "quantity": 77})).await.ok(201);
     let file = tsv(&[
         &["sku", "product-id", "price", "quantity"],
         &["DUP-1", &asin, "10.00", "5"],
@@ -814,19 +993,47 @@ fn duplicate_skus_apply_in_order_and_uploads_in_arrival_order(app) {
     assert_eq!(got, [(5, 5), (4, 9), (-7, 2)]);
     assert!(l.iter().all(|e| e["reason"] == "upload" && e["reference"] == json!(id)));
 
-    // Two uploads sent one after the other are applied in that order.
-    let first = tsv(&[&["sku", "quantity"], &["DUP-1", "30"]]);
-    let second = tsv(&[&["sku", "quantity"], &["DUP-1", "40"]]);
-    let a = start_upload(&s, "US", first).await;
-    let b = start_upload(&s, "US", second).await;
-    assert_ne!(a, b);
-    assert_eq!(wait_upload(&s, &b).await["status"], "DONE");
-    assert_eq!(wait_upload(&s, &a).await["status"], "DONE");
-    assert_eq!(s.quantity("DUP-1", "US").await, 40);
-    let l = ledger(&s, "DUP-1").await;
-    let refs: Vec<&Value> = l.iter().skip(3).map(|e| &e["reference"]).collect();
-    assert_eq!(refs, [&json!(a), &json!(b)], "{l:?}");
-    assert_eq!(ledger_sum(&l), 40);
+    assert_eq!(ledger_sum(&l), 2);
+    // Another seller's SKU of the same name is untouched (R22).
+    let v = view(&rival, "DUP-1", "US").await;
+    assert_eq!((v["quantity"].clone(), v["price"].clone()), (json!(77), usd("99.00")));
+    assert_eq!(ledger(&rival, "DUP-1").await.len(), 1);
+}
+
+fn queued_uploads_are_applied_in_arrival_order(app) {
+    // SPEC section 5: "Uploads of one seller are applied in the order they arrived."
+    // Several small files queue up behind a large one; each sets the same SKU's quantity.
+    let s = app.new_seller("Acme").await;
+    let asin = s.product_everywhere(UPC_MUG).await;
+    s.list("ORDERED", "US", json!({"asin": asin, "price": usd("5.00"), "quantity": 1}))
+        .await
+        .ok(201);
+    let mut busy = String::from("sku\tproduct-id\tprice\tquantity\n");
+    for i in 0..6000 {
+        busy.push_str(&format!("BUSY-{i:05}\t{asin}\t1.00\t1\n"));
+    }
+    let big = start_upload(&s, "US", busy.into_bytes()).await;
+    let mut ids = Vec::new();
+    for q in 10..18 {
+        let file = tsv(&[&["sku", "quantity"], &["ORDERED", &q.to_string()]]);
+        ids.push(start_upload(&s, "US", file).await);
+    }
+    let before = upload_status(&s, &big).await;
+    for id in &ids {
+        assert_eq!(wait_upload(&s, id).await["status"], "DONE");
+    }
+    assert_eq!(wait_upload(&s, &big).await["status"], "DONE");
+    let l = ledger(&s, "ORDERED").await;
+    let refs: Vec<String> = l
+        .iter()
+        .filter(|e| e["reason"] == "upload")
+        .map(|e| e["reference"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        refs, ids,
+        "applied in another order than they arrived (the large upload was {before} when the last was queued): {l:?}"
+    );
+    assert_eq!(s.quantity("ORDERED", "US").await, 17, "the last upload's quantity");
 }
 
 fn x_deletes_everywhere_and_d_only_in_this_store(app) {
@@ -843,14 +1050,28 @@ fn x_deletes_everywhere_and_d_only_in_this_store(app) {
             .await
             .ok(201);
     }
+    for sku in ["US-ONLY-D", "US-ONLY-X"] {
+        s.list(sku, "US", json!({"asin": asin, "price": usd("9.00"), "quantity": 1}))
+            .await
+            .ok(201);
+    }
     let file = tsv(&[
         &["sku", "add-delete", "price"],
         &["DEL-D", "d", "not a price: ignored on d rows"],
         &["DEL-X", "X", ""],
         &["DEL-X", "x", ""],
+        &["US-ONLY-D", "d", ""],
+        &["US-ONLY-X", "x", ""],
     ]);
-    let id = upload_done(&s, "CA", file, 3, 2).await;
-    assert_report(&report(&s, &id).await, 3, 2, &[(3, "DEL-X", "NOT_FOUND", "Error")]);
+    let id = upload_done(&s, "CA", file, 5, 3).await;
+    assert_report(
+        &report(&s, &id).await,
+        5,
+        3,
+        &[(3, "DEL-X", "NOT_FOUND", "Error"), (4, "US-ONLY-D", "NOT_FOUND", "Error")],
+    );
+    assert_eq!(s.quantity("US-ONLY-D", "US").await, 1, "d in CA leaves US alone");
+    assert_no_sku(&s, "US-ONLY-X").await;
 
     // d: the CA listing only; the shared pool stays with US.
     let all = listings_of(&s, "DEL-D").await;

@@ -28,6 +28,27 @@ pub const UPLOAD_BYTES_MAX: u64 = 512 * 1024 * 1024;
 /// orders queued behind it wait only milliseconds.
 pub const ROWS_PER_CHUNK: usize = 2000;
 
+/// Upload ids grow in the order uploads arrive, so uploads received at the same
+/// `created_at` (a coarse or stepped clock) are still applied in arrival order. Seeded
+/// from the system clock so ids keep growing across restarts.
+fn next_upload_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    // Never below the clock, never repeating within the process.
+    let mut current = NEXT.load(Ordering::Relaxed);
+    loop {
+        let next = current.max(seed) + 1;
+        match NEXT.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return format!("upl_{next:016x}"),
+            Err(actual) => current = actual,
+        }
+    }
+}
+
 pub struct Uploads {
     service: Arc<Service>,
     dir: PathBuf,
@@ -56,7 +77,7 @@ impl Uploads {
         store: StoreCode,
         body: Body,
     ) -> Result<Upload, AppError> {
-        let upload_id = format!("upl_{:016x}", rand::random::<u64>());
+        let upload_id = next_upload_id();
         let path = self.dir.join(format!("{upload_id}.dat"));
         let write = async {
             let mut file = tokio::fs::File::create(&path).await?;

@@ -45,6 +45,18 @@ pub(crate) struct SqliteTx<'c> {
     writable: bool,
     skus: HashMap<(SellerId, Sku), CachedSku>,
     event_seqs: HashMap<SellerId, EventCounter>,
+    /// Catalog look-ups made in this transaction: a chunk of upload rows asks for the
+    /// same few pages again and again. Emptied by every `insert_page`.
+    pages: HashMap<PageQuery, Vec<DetailPage>>,
+    /// (dirty, last pool id handed out) once `new_pool_id` has been called.
+    pool_counter: Option<(bool, PoolId)>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum PageQuery {
+    Page(Asin, StoreCode),
+    OfAsin(Asin),
+    ByIdentifier(String),
 }
 
 impl<'c> SqliteTx<'c> {
@@ -54,6 +66,8 @@ impl<'c> SqliteTx<'c> {
             writable,
             skus: HashMap::new(),
             event_seqs: HashMap::new(),
+            pages: HashMap::new(),
+            pool_counter: None,
         }
     }
 
@@ -61,6 +75,12 @@ impl<'c> SqliteTx<'c> {
     pub(crate) fn flush(&mut self) -> StoreResult<()> {
         self.flush_skus()?;
         let conn = self.conn;
+        if let Some((true, last)) = self.pool_counter {
+            conn.prepare_cached("UPDATE counter SET value = ?1 WHERE name = 'pool'")
+                .and_then(|mut st| st.execute([last]))
+                .map_err(db_err)?;
+            self.pool_counter = Some((false, last));
+        }
         for (seller, counter) in self.event_seqs.iter_mut().filter(|(_, c)| c.dirty) {
             conn.prepare_cached("UPDATE seller SET event_seq = ?2 WHERE seller_id = ?1")
                 .and_then(|mut st| st.execute(params![seller.as_str(), counter.seq]))
@@ -500,6 +520,7 @@ impl Tx for SqliteTx<'_> {
     /// identifiers and search terms.
     fn insert_page(&mut self, page: &DetailPage) -> StoreResult<()> {
         self.check_writable()?;
+        self.pages.clear();
         let conn = self.conn;
         let asin = page.asin.as_str();
         let store = page.store.as_str();
@@ -576,6 +597,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn page(&mut self, asin: &Asin, store: &StoreCode) -> StoreResult<Option<DetailPage>> {
+        let key = PageQuery::Page(asin.clone(), store.clone());
+        if let Some(hit) = self.pages.get(&key) {
+            return Ok(hit.first().cloned());
+        }
         let pages = self.query_pages(
             concat!(
                 "SELECT ",
@@ -584,22 +609,34 @@ impl Tx for SqliteTx<'_> {
             ),
             [asin.as_str(), store.as_str()],
         )?;
-        Ok(pages.into_iter().next())
+        let first = pages.first().cloned();
+        self.pages.insert(key, pages);
+        Ok(first)
     }
 
     fn pages_of_asin(&mut self, asin: &Asin) -> StoreResult<Vec<DetailPage>> {
-        self.query_pages(
+        let key = PageQuery::OfAsin(asin.clone());
+        if let Some(hit) = self.pages.get(&key) {
+            return Ok(hit.clone());
+        }
+        let pages = self.query_pages(
             concat!(
                 "SELECT ",
                 page_columns!(),
                 " FROM catalog_page p WHERE p.asin = ?1 ORDER BY p.store"
             ),
             [asin.as_str()],
-        )
+        )?;
+        self.pages.insert(key, pages.clone());
+        Ok(pages)
     }
 
     fn pages_by_identifier(&mut self, value: &str) -> StoreResult<Vec<DetailPage>> {
-        self.query_pages(
+        let key = PageQuery::ByIdentifier(value.to_owned());
+        if let Some(hit) = self.pages.get(&key) {
+            return Ok(hit.clone());
+        }
+        let pages = self.query_pages(
             concat!(
                 "SELECT DISTINCT ",
                 page_columns!(),
@@ -608,7 +645,9 @@ impl Tx for SqliteTx<'_> {
                   WHERE i.value = ?1 ORDER BY p.asin, p.store"
             ),
             [value],
-        )
+        )?;
+        self.pages.insert(key, pages.clone());
+        Ok(pages)
     }
 
     fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {
@@ -685,12 +724,21 @@ impl Tx for SqliteTx<'_> {
 
     fn new_pool_id(&mut self) -> StoreResult<PoolId> {
         self.check_writable()?;
-        self.conn
-            .prepare_cached(
-                "UPDATE counter SET value = value + 1 WHERE name = 'pool' RETURNING value",
-            )
-            .and_then(|mut st| st.query_row([], |row| row.get(0)))
-            .map_err(db_err)
+        // One writer at a time: the counter is read once per transaction, counted in
+        // memory and written back by `flush`.
+        let next = match self.pool_counter {
+            Some((_, last)) => last + 1,
+            None => {
+                let last: i64 = self
+                    .conn
+                    .prepare_cached("SELECT value FROM counter WHERE name = 'pool'")
+                    .and_then(|mut st| st.query_row([], |row| row.get(0)))
+                    .map_err(db_err)?;
+                last + 1
+            }
+        };
+        self.pool_counter = Some((true, next));
+        Ok(next)
     }
 
     fn skus_from(
