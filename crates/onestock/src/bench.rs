@@ -154,10 +154,15 @@ async fn setup(url: &str) -> anyhow::Result<Fixture> {
     })
 }
 
+/// Order numbers as storefronts hand them out: increasing across all clients (an index
+/// keyed by order id then grows at its end, as it does in production).
+static ORDER_NUMBER: AtomicU64 = AtomicU64::new(0);
+
 fn order(f: &Fixture, run: &str, client: usize, i: u64) -> Command {
+    let n = ORDER_NUMBER.fetch_add(1, Ordering::Relaxed);
     Command::PlaceOrder {
         store: f.stores[(client + i as usize) % f.stores.len()].clone(),
-        order_id: format!("{run}-{client}-{i}"),
+        order_id: format!("{run}-{n:012}"),
         lines: vec![OrderLine {
             seller_id: f.seller.clone(),
             sku: f.sku.clone(),
