@@ -15,7 +15,7 @@ use axum::body::Body;
 use futures_util::StreamExt;
 use onestock_core::error::{DomainError, ErrorCode};
 use onestock_core::model::{ReportKind, ReportLine, Upload, UploadStatus};
-use onestock_core::rules::{Command, Outcome, ProductRef, UploadAction, UploadRecord, UploadRow};
+use onestock_core::rules::{Command, Outcome, UploadRecord};
 use onestock_core::types::{SellerId, StoreCode};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
@@ -279,36 +279,11 @@ fn to_record(raw: parse::RawRow) -> UploadRecord {
     let sku = raw.fields.sku.clone().unwrap_or_default();
     let row = match raw.problem {
         Some(e) => Err(e),
-        None => parse::parse_row(&raw.fields).map(to_upload_row),
+        None => parse::parse_row(&raw.fields),
     };
     UploadRecord {
         record: raw.record,
         sku,
         row,
-    }
-}
-
-/// The parser's typed row as the core's upload row: the same fields, the core's names.
-fn to_upload_row(op: parse::RowOp) -> UploadRow {
-    UploadRow {
-        sku: op.sku,
-        action: match op.action {
-            parse::Action::AddOrUpdate => UploadAction::AddOrUpdate,
-            parse::Action::DeleteInStore => UploadAction::DeleteInStore,
-            parse::Action::DeleteEverywhere => UploadAction::DeleteEverywhere,
-        },
-        product: op.product_id.map(|p| match p {
-            parse::ProductId::Asin(a) => ProductRef::Asin(a),
-            parse::ProductId::Identifier { kind, value } => ProductRef::Identifier {
-                kind: kind.to_owned(),
-                value,
-            },
-        }),
-        price: op.price,
-        condition: op.condition,
-        quantity: op.quantity,
-        share: op.share,
-        fulfillment: op.fulfillment,
-        start_selling_at: op.start_selling_at,
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`open`] sniffs the format, decides the text encoding, skips the template preamble and
 //! reads the header row; the [`RowReader`] it returns then yields one [`RawRow`] per data
-//! row. [`parse_row`] turns a row's fields into a typed [`RowOp`]. Nothing here touches the
+//! row. [`parse_row`] turns a row's fields into the core's typed upload row ([`RowOp`]). Nothing here touches the
 //! rules or the storage.
 //!
 //! Decisions (where SPEC.md is silent):
@@ -970,39 +970,11 @@ fn float_text(f: f64) -> String {
 // ---------------------------------------------------------------------------------------
 // Typed rows.
 
-/// What a row does (`add-delete`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// `a` or empty: create the store listing or change the fields the row fills.
-    AddOrUpdate,
-    /// `d`: delete the SKU's listing in this store only.
-    DeleteInStore,
-    /// `x`: delete the product and listing in every store (R16).
-    DeleteEverywhere,
-}
-
-/// What the row lists against. Identifiers are not checked here (R4 is the caller's).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProductId {
-    /// Upper case, 10 letters and digits.
-    Asin(String),
-    /// `kind` is `ISBN`, `UPC`, `EAN` or `GTIN`; `value` as given, leading zeros kept.
-    Identifier { kind: &'static str, value: String },
-}
-
-/// A row, typed. `None` leaves a field unchanged (or, for a new listing, to its default).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RowOp {
-    pub sku: Sku,
-    pub action: Action,
-    pub product_id: Option<ProductId>,
-    pub price: Option<Decimal>,
-    pub condition: Option<Condition>,
-    pub quantity: Option<i64>,
-    pub share: Option<ShareMode>,
-    pub fulfillment: Option<Fulfillment>,
-    pub start_selling_at: Option<OffsetDateTime>,
-}
+/// Rows are typed straight into the core's upload row, so the upload door and the
+/// rules share one definition of a row (R23).
+pub use onestock_core::rules::{
+    ProductRef as ProductId, UploadAction as Action, UploadRow as RowOp,
+};
 
 /// Types a row. The first column at fault (in the order of [`KNOWN_COLUMNS`], `add-delete`
 /// first after `sku`) gives the error. Rows with `d` or `x` read only the SKU: their other
@@ -1021,7 +993,7 @@ pub fn parse_row(fields: &RowFields) -> Result<RowOp, DomainError> {
     let mut op = RowOp {
         sku,
         action,
-        product_id: None,
+        product: None,
         price: None,
         condition: None,
         quantity: None,
@@ -1032,7 +1004,7 @@ pub fn parse_row(fields: &RowFields) -> Result<RowOp, DomainError> {
     if action != Action::AddOrUpdate {
         return Ok(op);
     }
-    op.product_id = parse_product_id(
+    op.product = parse_product_id(
         fields.product_id.as_deref(),
         fields.product_id_type.as_deref(),
     )?;
@@ -1137,7 +1109,7 @@ fn parse_product_id(
         return Ok(Some(ProductId::Asin(asin.as_str().to_owned())));
     }
     Ok(Some(ProductId::Identifier {
-        kind,
+        kind: kind.to_owned(),
         value: id.to_owned(),
     }))
 }
@@ -1792,9 +1764,9 @@ mod tests {
         assert_eq!(ops[0].price, Some(dec("24.99")));
         assert_eq!(ops[0].quantity, Some(12));
         assert_eq!(
-            ops[0].product_id,
+            ops[0].product,
             Some(ProductId::Identifier {
-                kind: "UPC",
+                kind: "UPC".into(),
                 value: "036000291452".into()
             })
         );
@@ -1810,9 +1782,9 @@ mod tests {
             Some(time::macros::datetime!(2026-12-15 0:00 UTC))
         );
         assert_eq!(
-            ops[2].product_id,
+            ops[2].product,
             Some(ProductId::Identifier {
-                kind: "EAN",
+                kind: "EAN".into(),
                 value: "4006381333931".into()
             })
         );
@@ -1847,9 +1819,9 @@ mod tests {
         assert_eq!(ops[1].condition, Some(Condition::New));
         assert_eq!(ops[1].quantity, Some(0));
         assert_eq!(
-            ops[1].product_id,
+            ops[1].product,
             Some(ProductId::Identifier {
-                kind: "UPC",
+                kind: "UPC".into(),
                 value: "036000291452".into()
             })
         );
@@ -1915,7 +1887,7 @@ mod tests {
         assert_eq!(bare.action, Action::AddOrUpdate);
         assert_eq!(
             (
-                bare.product_id,
+                bare.product,
                 bare.price,
                 bare.condition,
                 bare.quantity,
@@ -1957,7 +1929,7 @@ mod tests {
     fn product_id_and_type() {
         let ident = |kind: &'static str, v: &str| {
             Some(ProductId::Identifier {
-                kind,
+                kind: kind.into(),
                 value: v.into(),
             })
         };
@@ -1983,7 +1955,7 @@ mod tests {
             ("3", "012345678906", ident("UPC", "012345678906")),
         ] {
             assert_eq!(
-                op(&[("product-id-type", t), ("product-id", v)]).product_id,
+                op(&[("product-id-type", t), ("product-id", v)]).product,
                 want,
                 "{t} {v}"
             );
@@ -1997,7 +1969,7 @@ mod tests {
             ("0306406152", ident("ISBN", "0306406152")),
             ("080442957X", ident("ISBN", "080442957X")),
         ] {
-            assert_eq!(op(&[("product-id", v)]).product_id, want, "{v}");
+            assert_eq!(op(&[("product-id", v)]).product, want, "{v}");
         }
         let e = err(&[("product-id", "12345")]);
         assert_eq!(
