@@ -1388,6 +1388,13 @@ fn apply_upload_rows(
         upload_id: upload_id.to_owned(),
     };
     let mut report: Vec<ReportLine> = warnings.to_vec();
+    let keys: Vec<(SellerId, Sku)> = records
+        .iter()
+        .filter(|r| r.record > upload.checkpoint)
+        .filter_map(|r| r.row.as_ref().ok())
+        .map(|row| (upload.seller_id.clone(), row.sku.clone()))
+        .collect();
+    tx.prefetch_skus(&keys)?;
     for rec in records {
         // A resumed upload may be handed rows it already applied: skip them.
         if rec.record <= upload.checkpoint {

@@ -57,6 +57,13 @@ pub trait Tx {
     /// The SKU with all its listings and pools, or an empty state. On a server database
     /// this locks the SKU until the transaction ends.
     fn load_sku(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<SkuState>;
+    /// A hint that these SKUs are about to be loaded: a server database may read (and
+    /// lock) them all in a few round trips instead of one each. `load_sku` answers the
+    /// same either way.
+    fn prefetch_skus(&mut self, keys: &[(SellerId, Sku)]) -> StoreResult<()> {
+        let _ = keys;
+        Ok(())
+    }
     /// Makes the stored SKU equal to `state`: listings and pools not in it are removed.
     fn save_sku(&mut self, state: &SkuState) -> StoreResult<()>;
     fn new_pool_id(&mut self) -> StoreResult<PoolId>;

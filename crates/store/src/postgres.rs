@@ -101,6 +101,7 @@ impl PgDb {
         Ok(Conn {
             client,
             statements: HashMap::new(),
+            pool_ids: Vec::new(),
             failure: None,
             broken: false,
         })
@@ -234,6 +235,9 @@ pub(crate) struct Conn {
     failure: Option<Failure>,
     /// Set when the session's state is unknown (a failed ROLLBACK): never reused.
     broken: bool,
+    /// Pool ids taken from the sequence ahead, a block at a time: a sequence never
+    /// hands a number out twice, even when the transaction that took it rolls back.
+    pub(crate) pool_ids: Vec<i64>,
 }
 
 impl Conn {

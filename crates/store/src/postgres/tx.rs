@@ -60,6 +60,16 @@ pub(super) struct PgTx<'c> {
     orders: HashMap<OrderKey, PendingOrder>,
     /// Whether an order row exists, as read by `order()` in this transaction.
     orders_seen: HashMap<OrderKey, bool>,
+    /// Catalog look-ups made in this transaction: a chunk of upload rows asks for the
+    /// same few pages again and again. Emptied by every `insert_page`.
+    page_cache: HashMap<PageQuery, Vec<DetailPage>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum PageQuery {
+    Page(Asin, StoreCode),
+    OfAsin(Asin),
+    ByIdentifier(String),
 }
 
 // --- SQL ---
@@ -103,6 +113,18 @@ SELECT l.seller_id, l.sku, l.store, l.asin, l.pool_id, l.price, l.fulfillment,
        l.start_selling_at, l.closed
 FROM store_listing l JOIN UNNEST($1::text[], $2::text[]) AS k(seller_id, sku)
   ON l.seller_id = k.seller_id AND l.sku = k.sku"#;
+
+/// Locks the pools of many SKUs, in key order.
+const LOCK_POOLS_OF: &str = r#"
+SELECT 1 FROM pool p JOIN UNNEST($1::text[], $2::text[]) AS k(seller_id, sku)
+  ON p.seller_id = k.seller_id AND p.sku = k.sku
+ORDER BY p.seller_id, p.pool_id FOR UPDATE OF p"#;
+
+/// Locks the listings of many SKUs, in key order.
+const LOCK_LISTINGS_OF: &str = r#"
+SELECT 1 FROM store_listing l JOIN UNNEST($1::text[], $2::text[]) AS k(seller_id, sku)
+  ON l.seller_id = k.seller_id AND l.sku = k.sku
+ORDER BY l.seller_id, l.sku, l.store FOR UPDATE OF l"#;
 
 const DELETE_LISTINGS: &str = r#"
 DELETE FROM store_listing l
@@ -246,6 +268,7 @@ impl<'c> PgTx<'c> {
             seqs: HashMap::new(),
             orders: HashMap::new(),
             orders_seen: HashMap::new(),
+            page_cache: HashMap::new(),
         }
     }
 
@@ -793,6 +816,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_page(&mut self, page: &DetailPage) -> StoreResult<()> {
+        self.page_cache.clear();
         let config = codec::text_search_config(&page.language);
         self.conn.execute(
             "INSERT INTO catalog_page
@@ -836,24 +860,38 @@ impl Tx for PgTx<'_> {
     }
 
     fn page(&mut self, asin: &Asin, store: &StoreCode) -> StoreResult<Option<DetailPage>> {
-        Ok(self
-            .pages(
-                concat!(page_select!(), "WHERE p.asin = $1 AND p.store = $2"),
-                &[&asin.as_str(), &store.as_str()],
-            )?
-            .into_iter()
-            .next())
+        let key = PageQuery::Page(asin.clone(), store.clone());
+        if let Some(hit) = self.page_cache.get(&key) {
+            return Ok(hit.first().cloned());
+        }
+        let pages = self.pages(
+            concat!(page_select!(), "WHERE p.asin = $1 AND p.store = $2"),
+            &[&asin.as_str(), &store.as_str()],
+        )?;
+        let first = pages.first().cloned();
+        self.page_cache.insert(key, pages);
+        Ok(first)
     }
 
     fn pages_of_asin(&mut self, asin: &Asin) -> StoreResult<Vec<DetailPage>> {
-        self.pages(
+        let key = PageQuery::OfAsin(asin.clone());
+        if let Some(hit) = self.page_cache.get(&key) {
+            return Ok(hit.clone());
+        }
+        let pages = self.pages(
             concat!(page_select!(), "WHERE p.asin = $1 ORDER BY p.store"),
             &[&asin.as_str()],
-        )
+        )?;
+        self.page_cache.insert(key, pages.clone());
+        Ok(pages)
     }
 
     fn pages_by_identifier(&mut self, value: &str) -> StoreResult<Vec<DetailPage>> {
-        self.pages(
+        let key = PageQuery::ByIdentifier(value.to_owned());
+        if let Some(hit) = self.page_cache.get(&key) {
+            return Ok(hit.clone());
+        }
+        let pages = self.pages(
             concat!(
                 page_select!(),
                 "WHERE (p.asin, p.store) IN
@@ -861,7 +899,9 @@ impl Tx for PgTx<'_> {
                  ORDER BY p.asin, p.store"
             ),
             &[&value],
-        )
+        )?;
+        self.page_cache.insert(key, pages.clone());
+        Ok(pages)
     }
 
     fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {
@@ -923,6 +963,40 @@ impl Tx for PgTx<'_> {
         Ok(state)
     }
 
+    fn prefetch_skus(&mut self, keys: &[(SellerId, Sku)]) -> StoreResult<()> {
+        let mut wanted: Vec<(SellerId, Sku)> = keys
+            .iter()
+            .filter(|k| !self.skus.contains_key(*k))
+            .cloned()
+            .collect();
+        // Sorted and without repeats: every prefetch locks in the same order, so two of
+        // them never deadlock on each other.
+        wanted.sort();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        if !self.read_only {
+            let sellers: Vec<&str> = wanted.iter().map(|k| k.0.as_str()).collect();
+            let skus: Vec<&str> = wanted.iter().map(|k| k.1.as_str()).collect();
+            self.conn.query(LOCK_POOLS_OF, &[&sellers, &skus])?;
+            self.conn.query(LOCK_LISTINGS_OF, &[&sellers, &skus])?;
+        }
+        // Read after the locks are held, as `load_sku` does.
+        for state in self.read_skus(&wanted)? {
+            let key = (state.seller_id.clone(), state.sku.clone());
+            self.skus.insert(
+                key,
+                CachedSku {
+                    stored: state.clone(),
+                    current: state,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
     fn save_sku(&mut self, state: &SkuState) -> StoreResult<()> {
         let key = (state.seller_id.clone(), state.sku.clone());
         if !self.skus.contains_key(&key) {
@@ -951,11 +1025,25 @@ impl Tx for PgTx<'_> {
     }
 
     fn new_pool_id(&mut self) -> StoreResult<PoolId> {
-        let row = self
-            .conn
-            .query_opt("SELECT nextval('pool_id_seq')", &[])?
-            .ok_or_else(|| StoreError::Other("nextval returned no row".into()))?;
-        col(&row, 0)
+        /// Ids fetched per round trip: an upload creates pools by the thousand.
+        const POOL_IDS_PER_FETCH: i64 = 256;
+        if self.conn.pool_ids.is_empty() {
+            let rows = self.conn.query(
+                "SELECT nextval('pool_id_seq') FROM generate_series(1, $1::bigint)",
+                &[&POOL_IDS_PER_FETCH],
+            )?;
+            let mut ids = rows
+                .iter()
+                .map(|row| col::<i64>(row, 0))
+                .collect::<StoreResult<Vec<i64>>>()?;
+            // Handed out from the end: smallest first.
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            self.conn.pool_ids = ids;
+        }
+        self.conn
+            .pool_ids
+            .pop()
+            .ok_or_else(|| StoreError::Other("nextval returned no row".into()))
     }
 
     fn skus_from(
