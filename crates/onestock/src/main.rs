@@ -49,6 +49,10 @@ enum Cmd {
             hide_env_values = true
         )]
         operator_token: Option<String>,
+        /// Requests per second and token before answering 429 RATE_LIMITED (0: no
+        /// limit).
+        #[arg(long, env = "ONESTOCK_RATE_LIMIT", default_value_t = onestock::server::RATE_LIMIT_DEFAULT)]
+        rate_limit: u32,
     },
     /// Apply the database migrations and exit (serve also applies them).
     Migrate {
@@ -138,6 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo,
             upload_dir,
             operator_token,
+            rate_limit,
         } => {
             let region = load_region(region.as_deref())?;
             let url = database_url(url);
@@ -147,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 clock: Arc::new(SystemClock),
                 operator_token,
                 upload_dir,
+                rate_limit_per_second: rate_limit,
             })
             .await?;
             if let Some(token) = &app.generated_operator_token {

@@ -11,6 +11,7 @@ use onestock_core::clock::Clock;
 use onestock_core::region::Region;
 use onestock_store::Database;
 
+use crate::http::limit::RateLimiter;
 use crate::service::{Service, new_token, token_digest};
 use crate::upload::Uploads;
 
@@ -26,13 +27,20 @@ pub struct ServerConfig {
     pub operator_token: Option<String>,
     /// Where upload files are kept until processed.
     pub upload_dir: PathBuf,
+    /// Requests per second and token before `RATE_LIMITED`; 0 turns the limit off.
+    pub rate_limit_per_second: u32,
 }
+
+/// Requests per second and token by default: far above what one storefront or seller
+/// tool sends, low enough that a runaway loop cannot take the server for itself.
+pub const RATE_LIMIT_DEFAULT: u32 = 5_000;
 
 /// Everything the HTTP handlers need. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
     pub uploads: Arc<Uploads>,
+    pub limiter: Arc<RateLimiter>,
 }
 
 pub struct App {
@@ -71,7 +79,11 @@ pub async fn build(config: ServerConfig) -> anyhow::Result<App> {
         .await
         .context("start the upload worker")?;
     Ok(App {
-        state: AppState { service, uploads },
+        state: AppState {
+            service,
+            uploads,
+            limiter: Arc::new(RateLimiter::new(config.rate_limit_per_second)),
+        },
         generated_operator_token: generated,
     })
 }

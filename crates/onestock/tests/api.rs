@@ -1616,6 +1616,27 @@ fn events_record_cancels_and_joins(app) {
     assert_eq!(strs(&e["stores"]), ["MX"]);
 }
 
+fn rate_limited_past_a_tokens_rate(app) {
+    let mut app = app;
+    app.rate_limit = 5;
+    app.restart().await;
+    let s = app.new_seller("other").await;
+    let op = app.operator();
+    for _ in 0..4 {
+        op.get("/v1/stores").await.ok(200);
+    }
+    op.get("/v1/stores").await.expect(429, "RATE_LIMITED");
+    // Another token has its own allowance, and health checks are never limited.
+    s.get("/v1/stores").await.ok(200);
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+}
+
 fn data_survives_a_restart(app) {
     let mut app = app;
     let (s, asin) = seller_with_product(&app).await;

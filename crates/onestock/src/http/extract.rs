@@ -48,7 +48,18 @@ fn bearer_token(parts: &Parts) -> ApiResult<&str> {
 
 async fn principal(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
     let token = bearer_token(parts)?;
-    Ok(state.service.authenticate(token).await?)
+    let principal = state.service.authenticate(token).await?;
+    // Counted per known token only: unknown tokens were refused above.
+    if !state.limiter.allow(token, std::time::Instant::now()) {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "This token sent more than {} requests in a second; wait a moment and retry.",
+                state.limiter.per_second()
+            ),
+        ));
+    }
+    Ok(principal)
 }
 
 fn forbidden(message: &str) -> ApiError {

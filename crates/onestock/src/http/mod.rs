@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod extract;
 mod input;
+pub mod limit;
 mod listings;
 mod operator;
 mod render;

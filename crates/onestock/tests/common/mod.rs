@@ -75,6 +75,8 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
     /// (admin URL, test database URL) to drop at the end.
     postgres: Option<(String, String)>,
+    /// Requests per second and token; takes effect at the next `restart`.
+    pub rate_limit: u32,
     _dir: tempfile::TempDir,
 }
 
@@ -114,6 +116,7 @@ impl TestApp {
             .build()
             .expect("http client");
         let mut app = TestApp {
+            rate_limit: onestock::server::RATE_LIMIT_DEFAULT,
             base: String::new(),
             clock: Arc::new(ManualClock::new(START)),
             http,
@@ -136,6 +139,7 @@ impl TestApp {
             clock: self.clock.clone() as Arc<dyn Clock>,
             operator_token: Some(OPERATOR_TOKEN.into()),
             upload_dir: self._dir.path().join("uploads"),
+            rate_limit_per_second: self.rate_limit,
         })
         .await
         .expect("build the server");
