@@ -788,14 +788,8 @@ fn cannot_share(message: &str) -> DomainError {
     DomainError::new(ErrorCode::FulfillmentCannotShare, message).field("share")
 }
 
-/// The listing of `store`, which the caller has checked exists.
-fn listing_mut<'a>(state: &'a mut SkuState, store: &StoreCode) -> &'a mut StoreListing {
-    let i = state
-        .listings
-        .iter()
-        .position(|l| &l.store == store)
-        .unwrap_or(0);
-    &mut state.listings[i]
+fn listing_mut<'a>(state: &'a mut SkuState, store: &StoreCode) -> Option<&'a mut StoreListing> {
+    state.listings.iter_mut().find(|l| &l.store == store)
 }
 
 fn listing_not_found(sku: &Sku, store: &StoreCode) -> DomainError {
@@ -907,8 +901,7 @@ fn apply_patch(
     }
     let before_status = listing_status(&state, &store.code, ctx.now);
     let mut listing_changed = false;
-    {
-        let l = listing_mut(&mut state, &store.code);
+    if let Some(l) = listing_mut(&mut state, &store.code) {
         if let Some(price) = &patch.price
             && price.amount != l.price
         {
@@ -1027,10 +1020,9 @@ fn set_closed(
 ) -> Decision {
     let store = check!(ctx.region.store(store_code.as_str()));
     let mut state = load(tx, ctx, seller, sku)?;
-    if state.listing(&store.code).is_none() {
+    let Some(l) = listing_mut(&mut state, &store.code) else {
         return Ok(Err(listing_not_found(sku, &store.code)));
-    }
-    let l = listing_mut(&mut state, &store.code);
+    };
     if l.closed != closed {
         l.closed = closed;
         tx.save_sku(&state)?;
