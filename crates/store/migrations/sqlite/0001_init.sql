@@ -83,8 +83,10 @@ CREATE TABLE store_listing (
 );
 CREATE INDEX store_listing_asin ON store_listing (store, asin);
 
+-- No AUTOINCREMENT: ledger rows are never deleted, so the rowid (max + 1) already grows
+-- without reuse, and AUTOINCREMENT would add a write to sqlite_sequence per entry.
 CREATE TABLE ledger_entry (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     seller_id TEXT NOT NULL,
     sku TEXT NOT NULL,
     pool_id INTEGER NOT NULL,
@@ -124,7 +126,7 @@ CREATE TABLE customer_order (
     cancelled INTEGER NOT NULL,
     at INTEGER NOT NULL,
     PRIMARY KEY (store, order_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE upload (
     upload_id TEXT PRIMARY KEY NOT NULL,
