@@ -390,15 +390,13 @@ fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> Decision {
         }
     }
     if !same_store.is_empty() {
-        let mut e = DomainError::new(
-            ErrorCode::PossibleMatch,
+        return Ok(Err(possible_match(
             format!(
                 "Store {} already has this product (same identifier); list your offer against the ASIN given in matches.",
                 store.code
             ),
-        );
-        e.matches = same_store;
-        return Ok(Err(e));
+            same_store,
+        )));
     }
     let page_for = |asin: Asin| DetailPage {
         asin,
@@ -429,15 +427,13 @@ fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> Decision {
             .map(page_match)
             .collect();
         if !near.is_empty() {
-            let mut e = DomainError::new(
-                ErrorCode::PossibleMatch,
+            return Ok(Err(possible_match(
                 format!(
                     "Store {} has a product of the same brand with nearly the same title; list against it, or send force_new: true to create a new product anyway.",
                     store.code
                 ),
-            );
-            e.matches = near;
-            return Ok(Err(e));
+                near,
+            )));
         }
     }
     let asin = loop {
@@ -452,6 +448,12 @@ fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> Decision {
         store: store.code.clone(),
         matched: false,
     }))
+}
+
+fn possible_match(message: String, matches: Vec<Match>) -> DomainError {
+    let mut e = DomainError::new(ErrorCode::PossibleMatch, message);
+    e.matches = matches;
+    e
 }
 
 fn page_match(page: &DetailPage) -> Match {

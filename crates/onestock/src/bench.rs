@@ -52,6 +52,17 @@ struct RunResult {
     p99_ms: f64,
 }
 
+fn summarize(mut latencies: Vec<Duration>, refused: u64, elapsed: Duration) -> RunResult {
+    latencies.sort();
+    RunResult {
+        orders: latencies.len() as u64,
+        refused,
+        elapsed,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+    }
+}
+
 impl RunResult {
     fn rate(&self) -> f64 {
         self.orders as f64 / self.elapsed.as_secs_f64()
@@ -203,15 +214,7 @@ async fn run_grouped(f: &Arc<Fixture>, clients: usize, seconds: f64) -> RunResul
             all.extend(l);
         }
     }
-    let elapsed = started.elapsed();
-    all.sort();
-    RunResult {
-        orders: all.len() as u64,
-        refused: refused.load(Ordering::Relaxed),
-        elapsed,
-        p50_ms: percentile(&all, 0.50),
-        p99_ms: percentile(&all, 0.99),
-    }
+    summarize(all, refused.load(Ordering::Relaxed), started.elapsed())
 }
 
 fn run_naive(f: &Arc<Fixture>, clients: usize, seconds: f64) -> RunResult {
@@ -252,15 +255,7 @@ fn run_naive(f: &Arc<Fixture>, clients: usize, seconds: f64) -> RunResult {
             all.extend(l);
         }
     }
-    let elapsed = started.elapsed();
-    all.sort();
-    RunResult {
-        orders: all.len() as u64,
-        refused: refused.load(Ordering::Relaxed),
-        elapsed,
-        p50_ms: percentile(&all, 0.50),
-        p99_ms: percentile(&all, 0.99),
-    }
+    summarize(all, refused.load(Ordering::Relaxed), started.elapsed())
 }
 
 /// The time of one durable commit that writes one row, measured on this database now.

@@ -6,11 +6,12 @@ use axum::http::header::{ETAG, IF_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use onestock_core::rules::{
-    self, Command, ListingInput, ListingPatch, ListingView, Outcome, Source,
+    self, Command, ListingInput, ListingPatch, ListingView, Outcome, PriceInput, Source,
 };
-use onestock_core::types::{Asin, StoreCode};
+use onestock_core::types::{Asin, Condition, StoreCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Obj, PathParams, QueryParams, Seller};
@@ -77,6 +78,35 @@ fn changed_listing(
     }
 }
 
+/// The fields PUT and PATCH both take, parsed alike.
+struct CommonFields {
+    price: Option<PriceInput>,
+    condition: Option<Condition>,
+    quantity: Option<i64>,
+    start_selling_at: Option<Option<OffsetDateTime>>,
+}
+
+fn take_pool_and_listing_fields(obj: &mut Obj) -> ApiResult<CommonFields> {
+    Ok(CommonFields {
+        price: obj
+            .take_some("price")
+            .map(|v| input::price(v, "price"))
+            .transpose()?,
+        condition: obj
+            .take_some("condition")
+            .map(|v| input::condition(&v, "condition"))
+            .transpose()?,
+        quantity: obj
+            .take_some("quantity")
+            .map(|v| input::quantity(&v, "quantity"))
+            .transpose()?,
+        start_selling_at: obj
+            .take("start_selling_at")
+            .map(|v| input::start_selling_at(v, "start_selling_at"))
+            .transpose()?,
+    })
+}
+
 /// The pool version of the `If-Match` header, when one is given (R21).
 fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     match headers.get(IF_MATCH) {
@@ -103,33 +133,22 @@ pub async fn put(
     let if_match = if_match(&headers)?;
     let mut obj = Obj::new(body, "", LISTING_FIELDS)?;
     let asin = Asin::parse(&obj.req_str("asin")?)?;
+    let shared = take_pool_and_listing_fields(&mut obj)?;
     let listing = ListingInput {
         asin: Some(asin),
         // Absent: the rules answer PRICE_REQUIRED for a new listing.
-        price: obj
-            .take_some("price")
-            .map(|v| input::price(v, "price"))
-            .transpose()?,
+        price: shared.price,
         share: obj
             .take_some("share")
             .map(|v| input::share(&v, "share"))
             .transpose()?,
-        condition: obj
-            .take_some("condition")
-            .map(|v| input::condition(&v, "condition"))
-            .transpose()?,
-        quantity: obj
-            .take_some("quantity")
-            .map(|v| input::quantity(&v, "quantity"))
-            .transpose()?,
+        condition: shared.condition,
+        quantity: shared.quantity,
         fulfillment: obj
             .take_some("fulfillment")
             .map(|v| input::fulfillment(&v, "fulfillment"))
             .transpose()?,
-        start_selling_at: obj
-            .take("start_selling_at")
-            .map(|v| input::start_selling_at(v, "start_selling_at"))
-            .transpose()?,
+        start_selling_at: shared.start_selling_at,
     };
     let outcome = state
         .service
@@ -163,27 +182,16 @@ pub async fn patch(
     let store = input::store(state.service.region(), &store)?;
     let if_match = if_match(&headers)?;
     let mut obj = Obj::new(body, "", PATCH_FIELDS)?;
+    let shared = take_pool_and_listing_fields(&mut obj)?;
     let patch = ListingPatch {
-        quantity: obj
-            .take_some("quantity")
-            .map(|v| input::quantity(&v, "quantity"))
-            .transpose()?,
+        quantity: shared.quantity,
         quantity_delta: obj
             .take_some("quantity_delta")
             .map(|v| input::integer(&v, "quantity_delta"))
             .transpose()?,
-        condition: obj
-            .take_some("condition")
-            .map(|v| input::condition(&v, "condition"))
-            .transpose()?,
-        price: obj
-            .take_some("price")
-            .map(|v| input::price(v, "price"))
-            .transpose()?,
-        start_selling_at: obj
-            .take("start_selling_at")
-            .map(|v| input::start_selling_at(v, "start_selling_at"))
-            .transpose()?,
+        condition: shared.condition,
+        price: shared.price,
+        start_selling_at: shared.start_selling_at,
     };
     let outcome = state
         .service
