@@ -1222,55 +1222,19 @@ fn place_order(
     for line in &merged {
         states.push(load(tx, ctx, &line.seller_id, &line.sku)?);
     }
-    if let Some(first) = tx.order(&store.code, order_id)? {
-        if first.lines == key {
-            return Ok(Ok(Outcome::Order {
-                record: first,
-                replay: true,
-            }));
-        }
-        return Ok(Err(DomainError::new(
-            ErrorCode::OrderIdReused,
-            format!(
-                "Order {order_id} was already placed in store {} with other lines; use a new order id.",
-                store.code
-            ),
-        )
-        .field("order_id")));
+    if let Some(answer) = replay_of(tx, &store.code, order_id, &key)? {
+        return Ok(answer);
     }
 
     // Check every line before touching any pool: all or nothing.
-    for (i, (line, state)) in merged.iter().zip(&states).enumerate() {
-        let not_buyable = |why: &str| {
-            Err(DomainError::new(
-                ErrorCode::ListingNotBuyable,
-                format!(
-                    "Seller {} SKU {} cannot be bought in store {}: {why}.",
-                    line.seller_id, line.sku, store.code
-                ),
-            )
-            .field(format!("lines[{i}]")))
-        };
-        let Some(listing) = state.listing(&store.code) else {
-            return Ok(not_buyable("there is no such listing"));
-        };
-        if listing.closed {
-            return Ok(not_buyable("the listing is closed"));
+    if let Err(refusal) = check_order_lines(ctx, &store.code, &merged, &states) {
+        // The first look-up may have been answered ahead of the pool locks: read the
+        // id again now that they are held, so an order another process committed
+        // meanwhile is replayed rather than refused against the stock it took.
+        if let Some(answer) = replay_of(tx, &store.code, order_id, &key)? {
+            return Ok(answer);
         }
-        if listing.start_selling_at.is_some_and(|t| t > ctx.now) {
-            return Ok(not_buyable("the listing has not started selling yet"));
-        }
-        let available = state.pool(listing.pool_id).map(|p| p.quantity).unwrap_or(0);
-        if available < line.quantity {
-            return Ok(Err(DomainError::new(
-                ErrorCode::InsufficientStock,
-                format!(
-                    "Seller {} SKU {} has {available} in stock; the order asks for {}.",
-                    line.seller_id, line.sku, line.quantity
-                ),
-            )
-            .field(format!("lines[{i}].quantity"))));
-        }
+        return Ok(Err(refusal));
     }
 
     // Past this point the order is accepted: write.
@@ -1319,6 +1283,74 @@ fn place_order(
         record,
         replay: false,
     }))
+}
+
+/// The answer to an order id already used in this store: the first answer for the same
+/// lines (R19), `ORDER_ID_REUSED` for other lines; None when the id is new.
+fn replay_of(
+    tx: &mut dyn Tx,
+    store: &StoreCode,
+    order_id: &str,
+    key: &[OrderLine],
+) -> StoreResult<Option<Result<Outcome, DomainError>>> {
+    let Some(first) = tx.order(store, order_id)? else {
+        return Ok(None);
+    };
+    if first.lines == key {
+        return Ok(Some(Ok(Outcome::Order {
+            record: first,
+            replay: true,
+        })));
+    }
+    Ok(Some(Err(DomainError::new(
+        ErrorCode::OrderIdReused,
+        format!(
+            "Order {order_id} was already placed in store {store} with other lines; use a new order id."
+        ),
+    )
+    .field("order_id"))))
+}
+
+/// R18: every line must be buyable and have the stock it asks for.
+fn check_order_lines(
+    ctx: Ctx<'_>,
+    store: &StoreCode,
+    lines: &[OrderLine],
+    states: &[SkuState],
+) -> Result<(), DomainError> {
+    for (i, (line, state)) in lines.iter().zip(states).enumerate() {
+        let not_buyable = |why: &str| {
+            Err(DomainError::new(
+                ErrorCode::ListingNotBuyable,
+                format!(
+                    "Seller {} SKU {} cannot be bought in store {store}: {why}.",
+                    line.seller_id, line.sku
+                ),
+            )
+            .field(format!("lines[{i}]")))
+        };
+        let Some(listing) = state.listing(store) else {
+            return not_buyable("there is no such listing");
+        };
+        if listing.closed {
+            return not_buyable("the listing is closed");
+        }
+        if listing.start_selling_at.is_some_and(|t| t > ctx.now) {
+            return not_buyable("the listing has not started selling yet");
+        }
+        let available = state.pool(listing.pool_id).map(|p| p.quantity).unwrap_or(0);
+        if available < line.quantity {
+            return Err(DomainError::new(
+                ErrorCode::InsufficientStock,
+                format!(
+                    "Seller {} SKU {} has {available} in stock; the order asks for {}.",
+                    line.seller_id, line.sku, line.quantity
+                ),
+            )
+            .field(format!("lines[{i}].quantity")));
+        }
+    }
+    Ok(())
 }
 
 /// R19: returns the quantities to the pools they came from, once. A pool deleted since

@@ -104,6 +104,16 @@ pub trait Tx {
 
     // --- orders ---
     fn order(&mut self, store: &StoreCode, order_id: &str) -> StoreResult<Option<OrderRecord>>;
+    /// A hint that orders with these ids are about to be placed: a server database may
+    /// look them all up in one round trip. The next `order()` of each id may then answer
+    /// from that look-up, which can be stale (another process may commit the id
+    /// meanwhile); a second `order()` of the same id reads afresh. The rules read afresh
+    /// before refusing an order, and a stale "absent" that leads to an insert loses on
+    /// the unique key and the transaction is retried.
+    fn prefetch_orders(&mut self, keys: &[(StoreCode, String)]) -> StoreResult<()> {
+        let _ = keys;
+        Ok(())
+    }
     /// Inserts the order, or updates it (`cancelled`) when it exists.
     fn save_order(&mut self, order: &OrderRecord) -> StoreResult<()>;
 

@@ -16,7 +16,7 @@ use onestock_core::error::{DomainError, ErrorCode};
 use onestock_core::region::Region;
 use onestock_core::rules::{self, Command, Ctx, Outcome};
 use onestock_core::storage::{StoreError, StoreResult, Tx};
-use onestock_core::types::SellerId;
+use onestock_core::types::{SellerId, StoreCode};
 use onestock_store::Database;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -245,7 +245,17 @@ fn writer_loop(
             region: &region,
             now,
         };
+        let orders: Vec<(StoreCode, String)> = batch
+            .iter()
+            .filter_map(|job| match &job.cmd {
+                Command::PlaceOrder {
+                    store, order_id, ..
+                } => Some((store.clone(), order_id.clone())),
+                _ => None,
+            })
+            .collect();
         let result = db.write(|tx| {
+            tx.prefetch_orders(&orders)?;
             let mut answers = Vec::with_capacity(batch.len());
             for job in &batch {
                 answers.push(rules::execute(tx, ctx, &job.cmd)?);

@@ -60,6 +60,8 @@ pub(super) struct PgTx<'c> {
     orders: HashMap<OrderKey, PendingOrder>,
     /// Whether an order row exists, as read by `order()` in this transaction.
     orders_seen: HashMap<OrderKey, bool>,
+    /// Answers of `prefetch_orders`, each given once by `order()` (then read afresh).
+    prefetched_orders: HashMap<OrderKey, Option<OrderRecord>>,
     /// Catalog look-ups made in this transaction: a chunk of upload rows asks for the
     /// same few pages again and again. Emptied by every `insert_page`.
     page_cache: HashMap<PageQuery, Vec<DetailPage>>,
@@ -203,6 +205,10 @@ const ORDER_LOCK: &str = "SELECT lines, results, cancelled, at FROM customer_ord
      WHERE store = $1 AND order_id = $2 FOR UPDATE";
 const ORDER: &str = "SELECT lines, results, cancelled, at FROM customer_order
      WHERE store = $1 AND order_id = $2";
+/// Many orders at once, without locks (`prefetch_orders`).
+const ORDERS_OF: &str = "SELECT o.store, o.order_id, o.lines, o.results, o.cancelled, o.at
+     FROM customer_order o JOIN UNNEST($1::text[], $2::text[]) AS k(store, order_id)
+       ON o.store = k.store AND o.order_id = k.order_id";
 
 /// The columns `codec::page_of` reads, identifiers in the order they were given.
 macro_rules! page_select {
@@ -268,6 +274,7 @@ impl<'c> PgTx<'c> {
             seqs: HashMap::new(),
             orders: HashMap::new(),
             orders_seen: HashMap::new(),
+            prefetched_orders: HashMap::new(),
             page_cache: HashMap::new(),
         }
     }
@@ -1188,6 +1195,9 @@ impl Tx for PgTx<'_> {
         if let Some(p) = self.orders.get(&key) {
             return Ok(Some(p.record.clone()));
         }
+        if let Some(prefetched) = self.prefetched_orders.remove(&key) {
+            return Ok(prefetched);
+        }
         // Locked in a write transaction so two cancels of one order take turns and the
         // second sees `cancelled`.
         let sql = if self.read_only { ORDER } else { ORDER_LOCK };
@@ -1204,6 +1214,43 @@ impl Tx for PgTx<'_> {
             cancelled: col(&row, 2)?,
             at: codec::time_of(col(&row, 3)?)?,
         }))
+    }
+
+    fn prefetch_orders(&mut self, keys: &[(StoreCode, String)]) -> StoreResult<()> {
+        let wanted: Vec<&(StoreCode, String)> = keys
+            .iter()
+            .filter(|k| !self.orders.contains_key(*k) && !self.orders_seen.contains_key(*k))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let stores: Vec<&str> = wanted.iter().map(|k| k.0.as_str()).collect();
+        let ids: Vec<&str> = wanted.iter().map(|k| k.1.as_str()).collect();
+        for k in &wanted {
+            self.prefetched_orders.insert((*k).clone(), None);
+            // Absent as far as this look-up knows: `save_order` inserts it, and a
+            // concurrent insert of the same id makes that a retried unique violation.
+            self.orders_seen.insert((*k).clone(), false);
+        }
+        for row in self.conn.query(ORDERS_OF, &[&stores, &ids])? {
+            let store_raw: String = col(&row, 0)?;
+            let order_id: String = col(&row, 1)?;
+            let Some(store) = StoreCode::parse(&store_raw) else {
+                continue;
+            };
+            let record = OrderRecord {
+                store: store.clone(),
+                order_id: order_id.clone(),
+                lines: codec::lines_of(col(&row, 2)?)?,
+                results: codec::results_of(col(&row, 3)?)?,
+                cancelled: col(&row, 4)?,
+                at: codec::time_of(col(&row, 5)?)?,
+            };
+            let key = (store, order_id);
+            self.orders_seen.insert(key.clone(), true);
+            self.prefetched_orders.insert(key, Some(record));
+        }
+        Ok(())
     }
 
     fn save_order(&mut self, order: &OrderRecord) -> StoreResult<()> {
