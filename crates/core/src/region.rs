@@ -98,16 +98,12 @@ impl Region {
 
     /// Reads a region file. Errors name the line at fault, for the operator at start.
     pub fn from_toml(text: &str) -> Result<Region, String> {
-        let file: RegionFile = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-            match line {
-                Some(l) => format!("line {l}: {}", e.message()),
-                None => e.message().to_string(),
-            }
-        })?;
-        // Where a store's table starts, to name its line in errors.
+        let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let toml_error = |e: toml::de::Error| match e.span() {
+            Some(s) => format!("line {}: {}", line_at(s.start), e.message()),
+            None => e.message().to_string(),
+        };
+        // Where each store's table starts, to name its line in errors.
         let store_lines: Vec<usize> = text
             .lines()
             .enumerate()
@@ -115,6 +111,19 @@ impl Region {
             .map(|(i, _)| i + 1)
             .collect();
         let line_of = |i: usize| store_lines.get(i).copied().unwrap_or(1);
+        // Each store is read on its own, so a field missing from one names its table.
+        let table: toml::Table = toml::from_str(text).map_err(toml_error)?;
+        let mut stores_raw: Vec<StoreFile> = Vec::new();
+        if let Some(list) = table.get("stores").and_then(|v| v.as_array()) {
+            for (i, v) in list.iter().enumerate() {
+                let store: StoreFile = v.clone().try_into().map_err(|e: toml::de::Error| {
+                    format!("line {}: store {}: {}", line_of(i), i + 1, e.message())
+                })?;
+                stores_raw.push(store);
+            }
+        }
+        let mut file: RegionFile = toml::from_str(text).map_err(toml_error)?;
+        file.stores = stores_raw;
         if file.stores.is_empty() {
             return Err("the region has no store: add at least one [[stores]] table".into());
         }
@@ -229,6 +238,9 @@ restricted_product_types = ["FIREWORKS"]
         let e = Region::from_toml(dup).unwrap_err();
         assert!(e.contains("line 8"), "{e}");
         assert!(Region::from_toml("name = \"x\"\nstores = []\n").is_err());
+        let missing = dup.replacen("name = \"b\"\n", "", 1);
+        let e = Region::from_toml(&missing).unwrap_err();
+        assert!(e.contains("line 8") && e.contains("name"), "{e}");
         let bad_lang = dup.replacen("[\"en\"]", "[\"eng\"]", 1);
         assert!(Region::from_toml(&bad_lang).unwrap_err().contains("line 2"));
     }
