@@ -1668,11 +1668,16 @@ pub fn listing_page(
     const SKUS_PER_READ: usize = 200;
     let mut items: Vec<ListingView> = Vec::new();
     let mut from = after.as_ref().map(|(s, _)| s.clone());
+    // SKUs already looked at: `skus_from` starts at `from` included, so each read after
+    // the first begins with the last SKU of the one before.
+    let mut done_upto: Option<Sku> = None;
     loop {
         let chunk = tx.skus_from(seller, from.as_ref(), SKUS_PER_READ)?;
         let chunk_len = chunk.len();
-        let mut last_sku = None;
         for state in &chunk {
+            if done_upto.as_ref().is_some_and(|d| &state.sku <= d) {
+                continue;
+            }
             for view in sku_views(region, state, now) {
                 if let Some((after_sku, after_store)) = &after {
                     let past = view.sku > *after_sku
@@ -1694,22 +1699,12 @@ pub fn listing_page(
                 }
                 items.push(view);
             }
-            last_sku = Some(state.sku.clone());
+            done_upto = Some(state.sku.clone());
         }
         if chunk_len < SKUS_PER_READ {
             return Ok((items, None));
         }
-        // The next read starts after the last SKU of this one.
-        match last_sku {
-            Some(s) => {
-                let next = tx.skus_from(seller, Some(&s), 2)?;
-                match next.into_iter().find(|st| st.sku > s) {
-                    Some(st) => from = Some(st.sku),
-                    None => return Ok((items, None)),
-                }
-            }
-            None => return Ok((items, None)),
-        }
+        from = done_upto.clone();
     }
 }
 

@@ -1157,6 +1157,39 @@ fn events_long_poll_wakes_on_change_and_times_out(app) {
 
 // ---------------------------------------------------------------- listing pages
 
+fn listing_pages_span_many_storage_reads(app) {
+    // More SKUs than one storage read holds (200), with a filter that skips most: the
+    // walk must neither repeat nor lose a listing across reads.
+    let (s, asin) = seller_with_product(&app).await;
+    for i in 0..450 {
+        let sku = format!("K-{i:03}");
+        let quantity = if i % 3 == 0 { 1 } else { 0 };
+        s.list(&sku, "US", json!({"asin": asin, "price": usd("5.00"), "quantity": quantity}))
+            .await
+            .ok(201);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let path = match &cursor {
+            Some(c) => format!("/v1/listings?status=active&limit=37&cursor={c}"),
+            None => "/v1/listings?status=active&limit=37".to_string(),
+        };
+        let b = s.get(&path).await.ok(200).clone();
+        for it in b["items"].as_array().unwrap() {
+            seen.push(it["sku"].as_str().unwrap().to_string());
+        }
+        match &b["next_cursor"] {
+            Value::String(c) => cursor = Some(c.clone()),
+            _ => break,
+        }
+    }
+    let expected: Vec<String> = (0..450).filter(|i| i % 3 == 0).map(|i| format!("K-{i:03}")).collect();
+    assert_eq!(seen, expected);
+    let all = s.get("/v1/listings?limit=1000").await.ok(200).clone();
+    assert_eq!(all["items"].as_array().unwrap().len(), 450);
+}
+
 fn listing_pages_walk_in_sku_order(app) {
     let (s, asin) = seller_with_product(&app).await;
     for sku in ["E-5", "A-1", "C-3", "B-2", "D-4"] {
