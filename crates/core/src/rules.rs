@@ -1413,7 +1413,13 @@ fn apply_upload_rows(
     let source = Source::Upload {
         upload_id: upload_id.to_owned(),
     };
-    let mut report: Vec<ReportLine> = warnings.to_vec();
+    // Whole-file warnings belong to the first chunk applied; a chunk that another
+    // worker already applied before this one must not repeat them.
+    let mut report: Vec<ReportLine> = if upload.records_processed == 0 {
+        warnings.to_vec()
+    } else {
+        Vec::new()
+    };
     let keys: Vec<(SellerId, Sku)> = records
         .iter()
         .filter(|r| r.record > upload.checkpoint)
@@ -1534,6 +1540,10 @@ fn fail_upload(tx: &mut dyn Tx, upload_id: &str, error: &str) -> Decision {
             "There is no upload {upload_id}."
         ))));
     };
+    // Finished already (another worker got there first): the first end stands.
+    if matches!(upload.status, UploadStatus::Done | UploadStatus::Fatal) {
+        return Ok(Ok(Outcome::Upload(upload)));
+    }
     upload.status = UploadStatus::Fatal;
     upload.error = Some(error.to_owned());
     tx.update_upload(&upload)?;

@@ -898,3 +898,122 @@ async fn two_processes_one_postgres_database() {
         panic!("{} problems:\n{}", problems.len(), problems.join("\n"));
     }
 }
+
+/// An upload received by A while B polls the same database: B's worker may pick the
+/// upload too (it can read A's file on this machine). However the two share the work,
+/// every row is applied once and the upload ends DONE, not FATAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_apply_an_upload_once() {
+    const ROWS: usize = 6_000;
+    let admin = match std::env::var(POSTGRES_ENV) {
+        Ok(a) if !a.trim().is_empty() => a,
+        _ => {
+            println!("skipped: {POSTGRES_ENV} is not set");
+            return;
+        }
+    };
+    let a = admin.clone();
+    let url = std::thread::spawn(move || onestock_store::postgres::create_test_database(&a))
+        .join()
+        .expect("join")
+        .expect("create a test database");
+    let mut h = Harness {
+        servers: Vec::new(),
+        database: Some((admin, url.clone())),
+        dir: tempfile::tempdir().expect("temp dir"),
+    };
+    let http = client();
+    start_both(&mut h, &url, &http).await;
+    let (pa, pb) = (h.servers[0].base.clone(), h.servers[1].base.clone());
+    let seller = call(
+        &http,
+        &pa,
+        OPERATOR_TOKEN,
+        Method::POST,
+        "/v1/sellers",
+        Some(json!({"name": "Upload Seller"})),
+        None,
+    )
+    .await
+    .ok(201, "create seller");
+    let token = seller["token"].as_str().expect("token").to_owned();
+    call(
+        &http,
+        &pa,
+        &token,
+        Method::POST,
+        "/v1/catalog/items",
+        Some(
+            json!({"store": "US", "product_type": "KITCHEN", "title": "Blue mug",
+            "brand": "Acme", "language": "en", "identifiers": [{"type": "UPC", "value": UPC}]}),
+        ),
+        None,
+    )
+    .await
+    .ok(201, "product");
+    let mut file = String::from("sku\tproduct-id\tproduct-id-type\tprice\tquantity\n");
+    for i in 0..ROWS {
+        file.push_str(&format!("U-{i:05}\t{UPC}\t3\t9.99\t1\n"));
+    }
+    let r = http
+        .post(format!("{pa}/v1/uploads?store=US"))
+        .bearer_auth(&token)
+        .body(file)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let body: Value = r.json().await.expect("json");
+    let id = body["upload_id"].as_str().expect("upload_id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let state = loop {
+        // Poll through B: both processes read the same progress.
+        let s = call(
+            &http,
+            &pb,
+            &token,
+            Method::GET,
+            &format!("/v1/uploads/{id}"),
+            None,
+            None,
+        )
+        .await
+        .ok(200, "upload status");
+        if s["status"] == "DONE" || s["status"] == "FATAL" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "upload did not finish: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(state["status"], "DONE", "{state}");
+    assert_eq!(state["records_processed"], json!(ROWS), "{state}");
+    assert_eq!(state["records_successful"], json!(ROWS), "{state}");
+    // Every SKU once, each with one upload entry in its ledger.
+    let mut cursor: Option<String> = None;
+    let mut skus = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/listings?limit=1000&cursor={c}"),
+            None => "/v1/listings?limit=1000".into(),
+        };
+        let page = call(&http, &pa, &token, Method::GET, &path, None, None)
+            .await
+            .ok(200, "listing page");
+        for it in page["items"].as_array().expect("items") {
+            assert_eq!(it["quantity"], json!(1), "{it}");
+            skus.push(it["sku"].as_str().expect("sku").to_owned());
+        }
+        match &page["next_cursor"] {
+            Value::String(c) => cursor = Some(c.clone()),
+            _ => break,
+        }
+    }
+    let distinct: HashSet<&String> = skus.iter().collect();
+    assert_eq!(skus.len(), ROWS);
+    assert_eq!(distinct.len(), ROWS);
+    for i in [0, 1999, 2000, 2001, ROWS - 1] {
+        let entries = ledger(&http, &pa, &token, &format!("U-{i:05}")).await;
+        let uploads = entries.iter().filter(|e| e["reason"] == "upload").count();
+        assert_eq!(uploads, 1, "U-{i:05}: {entries:?}");
+    }
+}

@@ -180,8 +180,15 @@ impl Uploads {
                     tracing::error!(error = %e, "list unfinished uploads");
                     Vec::new()
                 });
-            let idle = pending.is_empty();
+            let mut idle = true;
             for upload in pending {
+                // The file lies on the disk of the process that received it (or on an
+                // upload folder several processes share): another process's upload is
+                // left to that process.
+                if !std::path::Path::new(&upload.path).exists() {
+                    continue;
+                }
+                idle = false;
                 let id = upload.upload_id.clone();
                 if let Err(e) = self.clone().process(upload).await {
                     tracing::error!(upload_id = %id, error = %e, "upload processing failed; will retry");
@@ -221,6 +228,10 @@ fn process_blocking(
     };
     let reader = match parse::open(std::path::Path::new(&upload.path)) {
         Ok(r) => r,
+        // A disk that fails to read is no fault of the file: try again later.
+        Err(e @ parse::FileError::Io(_)) => {
+            return Err(AppError::Internal(format!("read upload file: {e}")));
+        }
         Err(e) => {
             return run(Command::FailUpload {
                 upload_id: upload.upload_id.clone(),

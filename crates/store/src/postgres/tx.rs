@@ -1313,8 +1313,12 @@ impl Tx for PgTx<'_> {
 
     fn upload(&mut self, upload_id: &str) -> StoreResult<Option<Upload>> {
         const SQL: &str = concat!(upload_select!(), "WHERE upload_id = $1");
+        // Locked in a write transaction: two processes that both work on one upload take
+        // turns, and the second sees the checkpoint the first moved.
+        const SQL_LOCK: &str = concat!(upload_select!(), "WHERE upload_id = $1 FOR UPDATE");
+        let sql = if self.read_only { SQL } else { SQL_LOCK };
         self.conn
-            .query_opt(SQL, &[&upload_id])?
+            .query_opt(sql, &[&upload_id])?
             .as_ref()
             .map(upload_of)
             .transpose()
