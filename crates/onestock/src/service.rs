@@ -222,6 +222,15 @@ impl Service {
     }
 }
 
+/// Runs `f`, turning a panic into a storage error: a panic is a defect, but it must not
+/// take the writer (and so every later write) down with it.
+fn caught<R>(f: impl FnOnce() -> StoreResult<R>) -> StoreResult<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!("a write transaction panicked");
+        Err(StoreError::Other("a write transaction panicked".into()))
+    })
+}
+
 fn writer_loop(
     db: Database,
     region: Arc<Region>,
@@ -254,13 +263,15 @@ fn writer_loop(
                 _ => None,
             })
             .collect();
-        let result = db.write(|tx| {
-            tx.prefetch_orders(&orders)?;
-            let mut answers = Vec::with_capacity(batch.len());
-            for job in &batch {
-                answers.push(rules::execute(tx, ctx, &job.cmd)?);
-            }
-            Ok(answers)
+        let result = caught(|| {
+            db.write(|tx| {
+                tx.prefetch_orders(&orders)?;
+                let mut answers = Vec::with_capacity(batch.len());
+                for job in &batch {
+                    answers.push(rules::execute(tx, ctx, &job.cmd)?);
+                }
+                Ok(answers)
+            })
         });
         let answers: Vec<Result<Outcome, AppError>> = match result {
             Ok(answers) => answers
@@ -274,7 +285,7 @@ fn writer_loop(
                 batch
                     .iter()
                     .map(|job| {
-                        db.write(|tx| rules::execute(tx, ctx, &job.cmd))
+                        caught(|| db.write(|tx| rules::execute(tx, ctx, &job.cmd)))
                             .map_err(AppError::from)
                             .and_then(|a| a.map_err(AppError::Domain))
                     })

@@ -104,7 +104,15 @@ impl SqliteDb {
         let conn = self
             .writer
             .lock()
-            .map_err(|_| StoreError::Other("SQLite writer mutex poisoned".into()))?;
+            // A writer that panicked mid-transaction leaves the mutex poisoned: take the
+            // connection back and roll its transaction away rather than stop writing.
+            .unwrap_or_else(|poisoned| {
+                let conn = poisoned.into_inner();
+                if !conn.is_autocommit() {
+                    rollback(&conn);
+                }
+                conn
+            });
         conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
         let result = (|| {
             let mut tx = SqliteTx::new(&conn, true);
