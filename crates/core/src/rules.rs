@@ -767,16 +767,7 @@ fn put_listing(
             &source.reference(),
         )?;
     }
-    let status = listing_status(&state, &store.code, ctx.now);
-    tx.append_event(
-        seller,
-        ctx.now,
-        &EventBody::ListingChanged {
-            sku: sku.clone(),
-            stores: vec![store.code.clone()],
-            status: status.to_owned(),
-        },
-    )?;
+    record_listing_change(tx, ctx, &state, &store.code, vec![store.code.clone()])?;
     let affected = state.pool_stores(pool_id);
     Ok(Ok(Outcome::Listing {
         state,
@@ -939,25 +930,9 @@ fn apply_patch(
     }
     let status = listing_status(&state, &store.code, ctx.now);
     if condition_changed {
-        tx.append_event(
-            &state.seller_id,
-            ctx.now,
-            &EventBody::ListingChanged {
-                sku: state.sku.clone(),
-                stores: pool_stores.clone(),
-                status: status.to_owned(),
-            },
-        )?;
+        record_listing_change(tx, ctx, &state, &store.code, pool_stores.clone())?;
     } else if listing_changed || (before_status != status && delta == 0) {
-        tx.append_event(
-            &state.seller_id,
-            ctx.now,
-            &EventBody::ListingChanged {
-                sku: state.sku.clone(),
-                stores: vec![store.code.clone()],
-                status: status.to_owned(),
-            },
-        )?;
+        record_listing_change(tx, ctx, &state, &store.code, vec![store.code.clone()])?;
     }
     let affected = if pool_changed {
         pool_stores
@@ -970,6 +945,26 @@ fn apply_patch(
         created: false,
         affected_stores: affected,
     }))
+}
+
+/// A `listing_changed` event naming `stores`, with the status of the listing in `store`.
+fn record_listing_change(
+    tx: &mut dyn Tx,
+    ctx: Ctx<'_>,
+    state: &SkuState,
+    store: &StoreCode,
+    stores: Vec<StoreCode>,
+) -> StoreResult<()> {
+    tx.append_event(
+        &state.seller_id,
+        ctx.now,
+        &EventBody::ListingChanged {
+            sku: state.sku.clone(),
+            stores,
+            status: listing_status(state, store, ctx.now).to_owned(),
+        },
+    )?;
+    Ok(())
 }
 
 /// A ledger entry and its `quantity_changed` event, for a pool already saved.
@@ -1028,16 +1023,7 @@ fn set_closed(
     if l.closed != closed {
         l.closed = closed;
         tx.save_sku(&state)?;
-        let status = listing_status(&state, &store.code, ctx.now);
-        tx.append_event(
-            seller,
-            ctx.now,
-            &EventBody::ListingChanged {
-                sku: sku.clone(),
-                stores: vec![store.code.clone()],
-                status: status.to_owned(),
-            },
-        )?;
+        record_listing_change(tx, ctx, &state, &store.code, vec![store.code.clone()])?;
     }
     Ok(Ok(Outcome::Listing {
         state,

@@ -4,6 +4,7 @@
 //!
 //! Architecture Invariant: this is the only crate that knows SQL or which database runs.
 
+mod page_cache;
 pub mod postgres;
 pub mod sqlite;
 

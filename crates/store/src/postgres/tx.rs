@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 use super::Conn;
 use super::codec::{self, col};
+use crate::page_cache::{PageCache, PageQuery};
 
 /// A SKU as read at `load_sku` (what the tables hold) and as the transaction left it.
 struct CachedSku {
@@ -64,14 +65,7 @@ pub(super) struct PgTx<'c> {
     prefetched_orders: HashMap<OrderKey, Option<OrderRecord>>,
     /// Catalog look-ups made in this transaction: a chunk of upload rows asks for the
     /// same few pages again and again. Emptied by every `insert_page`.
-    page_cache: HashMap<PageQuery, Vec<DetailPage>>,
-}
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum PageQuery {
-    Page(Asin, StoreCode),
-    OfAsin(Asin),
-    ByIdentifier(String),
+    page_cache: PageCache,
 }
 
 // --- SQL ---
@@ -275,7 +269,7 @@ impl<'c> PgTx<'c> {
             orders: HashMap::new(),
             orders_seen: HashMap::new(),
             prefetched_orders: HashMap::new(),
-            page_cache: HashMap::new(),
+            page_cache: PageCache::default(),
         }
     }
 
@@ -869,34 +863,31 @@ impl Tx for PgTx<'_> {
     fn page(&mut self, asin: &Asin, store: &StoreCode) -> StoreResult<Option<DetailPage>> {
         let key = PageQuery::Page(asin.clone(), store.clone());
         if let Some(hit) = self.page_cache.get(&key) {
-            return Ok(hit.first().cloned());
+            return Ok(hit.into_iter().next());
         }
         let pages = self.pages(
             concat!(page_select!(), "WHERE p.asin = $1 AND p.store = $2"),
             &[&asin.as_str(), &store.as_str()],
         )?;
-        let first = pages.first().cloned();
-        self.page_cache.insert(key, pages);
-        Ok(first)
+        Ok(self.page_cache.put(key, pages).into_iter().next())
     }
 
     fn pages_of_asin(&mut self, asin: &Asin) -> StoreResult<Vec<DetailPage>> {
         let key = PageQuery::OfAsin(asin.clone());
         if let Some(hit) = self.page_cache.get(&key) {
-            return Ok(hit.clone());
+            return Ok(hit);
         }
         let pages = self.pages(
             concat!(page_select!(), "WHERE p.asin = $1 ORDER BY p.store"),
             &[&asin.as_str()],
         )?;
-        self.page_cache.insert(key, pages.clone());
-        Ok(pages)
+        Ok(self.page_cache.put(key, pages))
     }
 
     fn pages_by_identifier(&mut self, value: &str) -> StoreResult<Vec<DetailPage>> {
         let key = PageQuery::ByIdentifier(value.to_owned());
         if let Some(hit) = self.page_cache.get(&key) {
-            return Ok(hit.clone());
+            return Ok(hit);
         }
         let pages = self.pages(
             concat!(
@@ -907,8 +898,7 @@ impl Tx for PgTx<'_> {
             ),
             &[&value],
         )?;
-        self.page_cache.insert(key, pages.clone());
-        Ok(pages)
+        Ok(self.page_cache.put(key, pages))
     }
 
     fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {

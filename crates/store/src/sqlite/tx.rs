@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::codec::{self, db_err, from_micros, micros};
+use crate::page_cache::{PageCache, PageQuery};
 
 /// Distinct search terms kept from one query: enough for any real query, and a bound on
 /// the FTS expression built from user text.
@@ -47,16 +48,9 @@ pub(crate) struct SqliteTx<'c> {
     event_seqs: HashMap<SellerId, EventCounter>,
     /// Catalog look-ups made in this transaction: a chunk of upload rows asks for the
     /// same few pages again and again. Emptied by every `insert_page`.
-    pages: HashMap<PageQuery, Vec<DetailPage>>,
+    pages: PageCache,
     /// (dirty, last pool id handed out) once `new_pool_id` has been called.
     pool_counter: Option<(bool, PoolId)>,
-}
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum PageQuery {
-    Page(Asin, StoreCode),
-    OfAsin(Asin),
-    ByIdentifier(String),
 }
 
 impl<'c> SqliteTx<'c> {
@@ -66,7 +60,7 @@ impl<'c> SqliteTx<'c> {
             writable,
             skus: HashMap::new(),
             event_seqs: HashMap::new(),
-            pages: HashMap::new(),
+            pages: PageCache::default(),
             pool_counter: None,
         }
     }
@@ -599,7 +593,7 @@ impl Tx for SqliteTx<'_> {
     fn page(&mut self, asin: &Asin, store: &StoreCode) -> StoreResult<Option<DetailPage>> {
         let key = PageQuery::Page(asin.clone(), store.clone());
         if let Some(hit) = self.pages.get(&key) {
-            return Ok(hit.first().cloned());
+            return Ok(hit.into_iter().next());
         }
         let pages = self.query_pages(
             concat!(
@@ -609,15 +603,13 @@ impl Tx for SqliteTx<'_> {
             ),
             [asin.as_str(), store.as_str()],
         )?;
-        let first = pages.first().cloned();
-        self.pages.insert(key, pages);
-        Ok(first)
+        Ok(self.pages.put(key, pages).into_iter().next())
     }
 
     fn pages_of_asin(&mut self, asin: &Asin) -> StoreResult<Vec<DetailPage>> {
         let key = PageQuery::OfAsin(asin.clone());
         if let Some(hit) = self.pages.get(&key) {
-            return Ok(hit.clone());
+            return Ok(hit);
         }
         let pages = self.query_pages(
             concat!(
@@ -627,14 +619,13 @@ impl Tx for SqliteTx<'_> {
             ),
             [asin.as_str()],
         )?;
-        self.pages.insert(key, pages.clone());
-        Ok(pages)
+        Ok(self.pages.put(key, pages))
     }
 
     fn pages_by_identifier(&mut self, value: &str) -> StoreResult<Vec<DetailPage>> {
         let key = PageQuery::ByIdentifier(value.to_owned());
         if let Some(hit) = self.pages.get(&key) {
-            return Ok(hit.clone());
+            return Ok(hit);
         }
         let pages = self.query_pages(
             concat!(
@@ -646,8 +637,7 @@ impl Tx for SqliteTx<'_> {
             ),
             [value],
         )?;
-        self.pages.insert(key, pages.clone());
-        Ok(pages)
+        Ok(self.pages.put(key, pages))
     }
 
     fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {
