@@ -1058,18 +1058,7 @@ fn delete_sku(
             .find(|l| l.pool_id == pool.pool_id)
             .map(|l| l.store.clone())
             .unwrap_or_else(|| stores[0].clone());
-        tx.append_ledger(&LedgerEntry {
-            seq: 0,
-            at: ctx.now,
-            seller_id: seller.clone(),
-            sku: sku.clone(),
-            pool_id: pool.pool_id,
-            delta: -pool.quantity,
-            quantity_after: 0,
-            reason: LedgerReason::Delete,
-            store,
-            reference: source.reference(),
-        })?;
+        record_pool_removal(tx, ctx, &state, pool, store, source)?;
     }
     tx.append_event(
         seller,
@@ -1083,6 +1072,30 @@ fn delete_sku(
         sku: sku.clone(),
         deleted_stores: stores,
     }))
+}
+
+/// The ledger entry of a removed pool (R16, R20): its quantity goes to zero, so the
+/// pool's deltas still add up.
+fn record_pool_removal(
+    tx: &mut dyn Tx,
+    ctx: Ctx<'_>,
+    state: &SkuState,
+    pool: &Pool,
+    store: StoreCode,
+    source: &Source,
+) -> StoreResult<()> {
+    tx.append_ledger(&LedgerEntry {
+        seq: 0,
+        at: ctx.now,
+        seller_id: state.seller_id.clone(),
+        sku: state.sku.clone(),
+        pool_id: pool.pool_id,
+        delta: -pool.quantity,
+        quantity_after: 0,
+        reason: LedgerReason::Delete,
+        store,
+        reference: source.reference(),
+    })
 }
 
 /// Upload `d`: the listing in this store only; its pool goes with it when no other
@@ -1109,19 +1122,8 @@ fn delete_in_store(
         None
     };
     tx.save_sku(&state)?;
-    if let Some(pool) = removed_pool {
-        tx.append_ledger(&LedgerEntry {
-            seq: 0,
-            at: ctx.now,
-            seller_id: seller.clone(),
-            sku: sku.clone(),
-            pool_id: pool.pool_id,
-            delta: -pool.quantity,
-            quantity_after: 0,
-            reason: LedgerReason::Delete,
-            store: store.clone(),
-            reference: source.reference(),
-        })?;
+    if let Some(pool) = &removed_pool {
+        record_pool_removal(tx, ctx, &state, pool, store.clone(), source)?;
     }
     tx.append_event(
         seller,
