@@ -903,7 +903,7 @@ async fn two_processes_one_postgres_database() {
 /// upload too (it can read A's file on this machine). However the two share the work,
 /// every row is applied once and the upload ends DONE, not FATAL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_processes_apply_an_upload_once() {
+async fn an_upload_with_two_processes_running_is_applied_once() {
     const ROWS: usize = 6_000;
     let admin = match std::env::var(POSTGRES_ENV) {
         Ok(a) if !a.trim().is_empty() => a,
