@@ -8,6 +8,7 @@ pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod http;
+pub mod pages;
 pub mod server;
 pub mod service;
 pub mod upload;

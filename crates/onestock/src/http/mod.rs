@@ -34,6 +34,7 @@ use crate::server::AppState;
 
 /// Every endpoint of SPEC 4.1.
 pub fn router(state: AppState) -> Router {
+    let pages = crate::pages::router(state.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/sellers", post(operator::create_seller))
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .merge(pages)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
 }
