@@ -1,0 +1,130 @@
+// onestock Seller Central: served from the binary at /assets/app.js. Every form works
+// without this script; it only adds in-place updates, live figures and progress.
+(function () {
+  "use strict";
+
+  function onReady(f) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", f);
+    else f();
+  }
+
+  // The store switcher sends its choice at once.
+  function autosubmit() {
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
+      sel.addEventListener("change", function () { sel.form.submit(); });
+    });
+  }
+
+  // The offer form: "Share your available inventory" once the page knows the SKU.
+  function offerForm() {
+    var form = document.getElementById("offer-form");
+    if (!form) return;
+    var sku = form.querySelector("input[name=sku]");
+    var slot = document.getElementById("share-slot");
+    var condition = form.querySelector("select[name=condition]");
+    var quantity = form.querySelector("input[name=quantity]");
+    var own = { condition: condition ? condition.value : "", quantity: quantity ? quantity.value : "" };
+
+    function applyChoice() {
+      var section = document.getElementById("share-section");
+      var existing = form.querySelector("input[name=share][value=existing]");
+      var locked = !!(section && existing && existing.checked);
+      var lockedField = form.querySelector("input[name=locked]");
+      if (lockedField) lockedField.value = locked ? "1" : "";
+      if (condition) {
+        if (locked) { condition.value = section.getAttribute("data-pool-condition"); }
+        else if (condition.disabled) { condition.value = own.condition; }
+        condition.disabled = locked;
+      }
+      if (quantity) {
+        if (locked) { quantity.value = section.getAttribute("data-pool-quantity"); }
+        else if (quantity.disabled) { quantity.value = own.quantity; }
+        quantity.disabled = locked;
+      }
+      form.querySelectorAll("[data-pool-note]").forEach(function (n) { n.hidden = !locked; });
+    }
+
+    function refresh() {
+      if (!slot || !sku || !sku.value.trim()) return;
+      var fulfillment = form.querySelector("select[name=fulfillment]");
+      var q = "asin=" + encodeURIComponent(form.querySelector("input[name=asin]").value) +
+        "&store=" + encodeURIComponent(form.querySelector("input[name=store]").value) +
+        "&sku=" + encodeURIComponent(sku.value.trim()) +
+        "&fulfillment=" + encodeURIComponent(fulfillment ? fulfillment.value : "merchant");
+      fetch("/add-product/share?" + q, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : ""; })
+        .then(function (html) { slot.innerHTML = html; applyChoice(); })
+        .catch(function () {});
+    }
+
+    if (sku) sku.addEventListener("blur", refresh);
+    var f = form.querySelector("select[name=fulfillment]");
+    if (f) f.addEventListener("change", refresh);
+    form.addEventListener("change", function (e) {
+      if (e.target && e.target.name === "share") applyChoice();
+    });
+    if (condition) condition.addEventListener("change", function () { if (!condition.disabled) own.condition = condition.value; });
+    if (quantity) quantity.addEventListener("input", function () { if (!quantity.disabled) own.quantity = quantity.value; });
+    applyChoice();
+  }
+
+  // A SKU's page: new quantities without a reload (long poll of the seller's events).
+  function liveSku() {
+    var live = document.getElementById("live");
+    if (!live) return;
+    var sku = live.getAttribute("data-sku");
+    var after = live.getAttribute("data-after") || "0";
+    function poll() {
+      fetch("/sku/live?sku=" + encodeURIComponent(sku) + "&after=" + encodeURIComponent(after), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
+        .then(function (data) {
+          after = String(data.last_seq);
+          (data.listings || []).forEach(function (l) {
+            document.querySelectorAll("[data-qty-store='" + l.store + "']").forEach(function (cell) {
+              if (cell.textContent !== String(l.quantity)) {
+                cell.textContent = String(l.quantity);
+                cell.classList.remove("flash-cell"); void cell.offsetWidth; cell.classList.add("flash-cell");
+              }
+            });
+            document.querySelectorAll("[data-status-store='" + l.store + "']").forEach(function (cell) {
+              cell.textContent = l.status;
+              cell.className = l.active ? "status-active" : "status-inactive";
+            });
+            document.querySelectorAll("input[data-version-store='" + l.store + "']").forEach(function (inp) {
+              inp.value = String(l.pool_version);
+            });
+          });
+          if (data.changed) {
+            var note = document.getElementById("live-note");
+            if (note) note.textContent = "Updated " + new Date().toLocaleTimeString();
+          }
+          setTimeout(poll, 100);
+        })
+        .catch(function () { setTimeout(poll, 3000); });
+    }
+    poll();
+  }
+
+  // An upload in progress: the progress bar with the records processed.
+  function uploadProgress() {
+    var box = document.getElementById("upload-progress");
+    if (!box) return;
+    var id = box.getAttribute("data-upload");
+    var bar = box.querySelector("progress");
+    var text = box.querySelector("[data-processed]");
+    function poll() {
+      fetch("/upload-products/status?id=" + encodeURIComponent(id), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
+        .then(function (s) {
+          if (text) text.textContent = String(s.records_processed);
+          if (bar && s.records_total > 0) { bar.max = s.records_total; bar.value = s.records_processed; }
+          if (s.finished) { window.location.reload(); return; }
+          setTimeout(poll, 400);
+        })
+        .catch(function () { setTimeout(poll, 2000); });
+    }
+    poll();
+  }
+
+  onReady(function () { autosubmit(); offerForm(); liveSku(); uploadProgress(); });
+})();
