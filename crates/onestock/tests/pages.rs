@@ -203,13 +203,17 @@ impl Person {
 
     /// Waits until the page's text holds `words`.
     async fn sees(&self, words: &str) {
+        self.sees_within(words, STEP_WAIT).await
+    }
+
+    async fn sees_within(&self, words: &str, wait: Duration) {
         let started = Instant::now();
         loop {
             let t = self.text().await;
             if t.contains(words) {
                 return;
             }
-            if started.elapsed() > STEP_WAIT {
+            if started.elapsed() > wait {
                 panic!("the page never showed {words:?}; it shows:\n{t}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -502,10 +506,15 @@ async fn walk(
         .await
         .expect("choose the file");
     p.shot("upload-chosen").await;
+    // Another seller's large file is being applied first, so this one waits its turn
+    // and the page shows its progress.
+    let big = big_upload(app).await;
     p.press("Upload").await;
+    p.find("//div[@id='upload-progress']//progress").await;
     p.sees("Records processed").await;
     p.shot("upload-progress").await;
-    p.sees("Processing report").await;
+    p.sees_within("Processing report", UPLOAD_WAIT).await;
+    drop(big);
     p.sees("Done").await;
     for (id, n) in [
         ("records-processed", "3"),
@@ -605,6 +614,40 @@ async fn browser_walks_every_flow_of_section_7() {
         std::panic::resume_unwind(panic);
     }
     println!("browser walk took {:?}", started.elapsed());
+}
+
+/// Rows of the other seller's file that keeps the upload worker busy.
+const BIG_UPLOAD_ROWS: usize = 20_000;
+/// How long the page's upload may take, behind the large one.
+const UPLOAD_WAIT: Duration = Duration::from_secs(60);
+
+/// Queues a large upload of another seller through the API; returns that seller.
+async fn big_upload(app: &TestApp) -> common::Client {
+    let other = app.new_seller("Busy Seller").await;
+    let asin = other
+        .product(
+            "US",
+            "Enamel Camping Mug",
+            "Trailco",
+            "en",
+            &[("UPC", "042100005264")],
+        )
+        .await;
+    let mut file = String::from("sku\tproduct-id\tproduct-id-type\tprice\tquantity\n");
+    for i in 0..BIG_UPLOAD_ROWS {
+        file.push_str(&format!("BIG-{i:06}\t{asin}\tASIN\t4.50\t2\n"));
+    }
+    let r = other
+        .raw(
+            reqwest::Method::POST,
+            "/v1/uploads?store=US",
+            Some(file.into_bytes()),
+            "text/tab-separated-values",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "big upload: {}", r.text);
+    other
 }
 
 // ---------------------------------------------------------------------------

@@ -90,8 +90,16 @@
               cell.textContent = l.status;
               cell.className = l.active ? "status-active" : "status-inactive";
             });
-            document.querySelectorAll("input[data-version-store='" + l.store + "']").forEach(function (inp) {
-              inp.value = String(l.pool_version);
+            // The in-place fields follow too, unless the seller is typing in them: then
+            // the form keeps the version it was based on, and a stale change is refused.
+            document.querySelectorAll("input[data-qty-input='" + l.store + "']").forEach(function (inp) {
+              var form = inp.form;
+              if (!form || document.activeElement === inp || inp.value !== inp.defaultValue) return;
+              inp.value = inp.defaultValue = String(l.quantity);
+              var shown = form.querySelector("input[name=shown_quantity]");
+              var version = form.querySelector("input[name=version]");
+              if (shown) shown.value = String(l.quantity);
+              if (version) version.value = String(l.pool_version);
             });
           });
           if (data.changed) {
@@ -117,6 +125,13 @@
         .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
         .then(function (s) {
           if (text) text.textContent = String(s.records_processed);
+          [["records-processed", s.records_processed], ["records-successful", s.records_successful],
+           ["records-failed", s.records_failed]].forEach(function (c) {
+            var el = document.getElementById(c[0]);
+            if (el) el.textContent = String(c[1]);
+          });
+          var st = document.getElementById("upload-status");
+          if (st) st.textContent = s.status;
           if (bar && s.records_total > 0) { bar.max = s.records_total; bar.value = s.records_processed; }
           if (s.finished) { window.location.reload(); return; }
           setTimeout(poll, 400);
