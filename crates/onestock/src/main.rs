@@ -115,6 +115,35 @@ fn load_region(path: Option<&Path>) -> anyhow::Result<Region> {
     }
 }
 
+/// After HTTP has stopped, how long the writer may take to finish the commands queued:
+/// with `onestock::server::SHUTDOWN_DEADLINE` (8 s) this keeps a stop under 10 s.
+const WRITER_DRAIN_MAX: Duration = Duration::from_millis(1500);
+
+/// Completes on SIGTERM (what `kill`, systemd and container runtimes send) or SIGINT
+/// (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -166,10 +195,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 onestock::demo::seed(&app.state.service, &base).await?;
             }
             println!("onestock serving on {base} (database {url})");
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
+            let service = app.state.service.clone();
+            let stop_asked = Arc::new(std::sync::OnceLock::new());
+            let asked = stop_asked.clone();
+            let shutdown = async move {
+                stop_signal().await;
+                let _ = asked.set(std::time::Instant::now());
             };
-            serve(listener, app.state, shutdown).await
+            serve(listener, app.state, shutdown).await?;
+            // Every connection is closed: the commands they queued are in the writer.
+            if !service.drain_writer(WRITER_DRAIN_MAX).await {
+                tracing::warn!("the writer had not caught up when the stop deadline came");
+            }
+            let elapsed = stop_asked
+                .get()
+                .map(|t| t.elapsed().as_millis())
+                .unwrap_or(0);
+            println!("onestock stopped in {elapsed} ms");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            // Exit now rather than wait for the upload worker's blocking task to finish
+            // its file: its current chunk commits or rolls back whole, and the next start
+            // resumes after the checkpoint.
+            std::process::exit(0)
         }
         Cmd::Migrate { database_url: url } => {
             let url = database_url(url);
