@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestApp, cad, default_region, usd};
+use common::{Backend, TestApp, cad, default_region, strs, usd};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
@@ -335,7 +335,7 @@ async fn walk(
     p.fill("SKU", "BOTTLE-1").await;
     // Leaving the SKU field shows the section.
     p.field("Price").await.click().await.expect("focus price");
-    p.find("//legend[normalize-space()='Share your available inventory']")
+    p.find("//h3[normalize-space()='Share your available inventory']")
         .await;
     p.sees("Unique offer").await;
     let existing = p
@@ -475,6 +475,36 @@ async fn walk(
         .expect("status");
     assert_eq!(status, "Active", "Canada stays on sale");
     p.shot("still-active-in-ca").await;
+
+    // Relist in the United States; then "Edit details": a start-selling date later.
+    p.go("/?store=US").await;
+    p.find("//tr[@data-sku='BOTTLE-1']//button[normalize-space()='Relist']")
+        .await
+        .click()
+        .await
+        .expect("relist");
+    p.sees("Listing of BOTTLE-1 open again in United States (US).")
+        .await;
+    p.find("//tr[@data-sku='BOTTLE-1']//a[normalize-space()='Edit details']")
+        .await
+        .click()
+        .await
+        .expect("edit details");
+    p.expect_heading("Edit details").await;
+    let date = p.field("Start selling date").await;
+    p.c.execute(
+        "arguments[0].value = '2030-01-31';",
+        vec![serde_json::to_value(&date).expect("element as JSON")],
+    )
+    .await
+    .expect("set the date");
+    p.shot("edit-details").await;
+    p.press("Save").await;
+    p.expect_heading("SKU BOTTLE-1").await;
+    p.sees("Start selling date of BOTTLE-1 in United States (US): 2030-01-31.")
+        .await;
+    p.sees("Inactive: Not yet started").await;
+    p.shot("not-yet-started").await;
     p.choose("Store", "All stores").await;
     p.sees("Not listed").await;
     p.shot("all-stores").await;
@@ -1018,4 +1048,296 @@ async fn a_second_seller_never_sees_the_first_sellers_sku() {
         p.text
     );
     let _ = cad("1.00");
+}
+
+fn rows_on(page: &str) -> usize {
+    page.matches("<tr data-sku=").count()
+}
+
+/// The address of the link whose words are `words`, unescaped.
+fn href_of(page: &str, words: &str) -> Option<String> {
+    let end = page.find(&format!("\">{words}</a>"))?;
+    let start = page[..end].rfind("href=\"")? + "href=\"".len();
+    Some(page[start..end].replace("&amp;", "&"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manage_inventory_comes_in_pages_of_50() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, default_region()).await else {
+        return;
+    };
+    let seller = app.new_seller("Many").await;
+    let asin = seller
+        .product(
+            "US",
+            "Garden Hose 25 ft",
+            "Hoseco",
+            "en",
+            &[("UPC", "036000291452")],
+        )
+        .await;
+    for i in 0..55 {
+        let r = seller
+            .list(
+                &format!("HOSE-{i:03}"),
+                "US",
+                json!({"asin": asin, "price": usd("15.00"), "quantity": i % 3}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mut b = Browserless::new(&app);
+    b.sign_in(seller.token.as_deref().unwrap_or(""), &[]).await;
+    let first = b.get("/?store=US").await.text;
+    assert_eq!(rows_on(&first), 50);
+    assert!(href_of(&first, "Previous").is_none());
+    let next = href_of(&first, "Next").expect("a Next link");
+    let second = b.get(&next).await.text;
+    assert_eq!(rows_on(&second), 5);
+    assert!(second.contains("HOSE-054") && !second.contains("HOSE-049"));
+    assert!(href_of(&second, "Next").is_none());
+    let back = b
+        .get(&href_of(&second, "Previous").expect("a Previous link"))
+        .await
+        .text;
+    assert_eq!(rows_on(&back), 50);
+    assert!(back.contains("HOSE-000"));
+    // Filters and search.
+    let inactive = b.get("/?store=US&status=inactive").await.text;
+    assert_eq!(rows_on(&inactive), 19, "quantity 0 every third SKU");
+    assert!(inactive.contains("Inactive: Out of stock"));
+    let found = b.get("/?store=US&q=hose-05").await.text;
+    assert_eq!(rows_on(&found), 5);
+    let by_title = b.get("/?store=US&q=garden").await.text;
+    assert_eq!(rows_on(&by_title), 50);
+    let all = b.get("/?store=all").await.text;
+    assert!(all.contains("Not listed") && all.contains("All stores"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_javascript_save_and_continue_shows_the_share_section_first() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, default_region()).await else {
+        return;
+    };
+    let seller = app.new_seller("NoScript").await;
+    let asin = seller
+        .product(
+            "US",
+            "Garden Hose 25 ft",
+            "Hoseco",
+            "en",
+            &[("UPC", "036000291452")],
+        )
+        .await;
+    let ca = seller
+        .product(
+            "CA",
+            "Garden Hose 25 ft",
+            "Hoseco",
+            "en",
+            &[("UPC", "036000291452")],
+        )
+        .await;
+    assert_eq!(ca, asin);
+    let r = seller
+        .list(
+            "HOSE-1",
+            "US",
+            json!({"asin": asin, "price": usd("15.00"), "quantity": 7, "condition": "used_good"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut b = Browserless::new(&app);
+    b.sign_in(seller.token.as_deref().unwrap_or(""), &[]).await;
+    let csrf = b.csrf().await;
+    let form = b
+        .get(&format!("/add-product/offer?asin={asin}&store=CA"))
+        .await;
+    assert_eq!(form.status, 200);
+    assert!(
+        !form.text.contains("Share your available inventory"),
+        "the SKU is not known yet"
+    );
+    let base = [
+        ("csrf", csrf.as_str()),
+        ("asin", asin.as_str()),
+        ("store", "CA"),
+        ("sku", "HOSE-1"),
+        ("condition", "new"),
+        ("price", "21.00"),
+        ("quantity", "2"),
+        ("fulfillment", "merchant"),
+    ];
+    let again = b.post("/add-product/offer", &base, &[]).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert!(again.text.contains("Share your available inventory"));
+    assert!(again.text.contains("Existing offer") && again.text.contains("Unique offer"));
+    assert!(
+        again.text.contains("value=\"used_good\" selected"),
+        "the pool's condition is shown"
+    );
+    assert_eq!(
+        seller.get("/v1/listings/HOSE-1").await.body["listings"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "nothing saved yet"
+    );
+    // "List in another store" shows the section at once.
+    let at_once = b
+        .get(&format!(
+            "/add-product/offer?asin={asin}&store=CA&sku=HOSE-1"
+        ))
+        .await;
+    assert!(at_once.text.contains("Share your available inventory"));
+    let mut existing = base.to_vec();
+    existing.push(("share", "existing"));
+    existing.push(("locked", "1"));
+    let saved = b.post("/add-product/offer", &existing, &[]).await;
+    assert_eq!(saved.status, 303, "{}", saved.text);
+    let v = seller.view("HOSE-1", "CA").await;
+    assert_eq!(v["quantity"], 7, "the pool's quantity: {v}");
+    assert_eq!(v["condition"], "used_good", "the pool's condition: {v}");
+    assert_eq!(strs(&v["pool_stores"]), ["US", "CA"]);
+    assert_eq!(v["price"]["currency"], "CAD");
+    // A refusal is shown next to the field at fault, with its code.
+    let mut bad = base.to_vec();
+    bad[2] = ("store", "US");
+    bad[3] = ("sku", "HOSE-2");
+    bad[5] = ("price", "0");
+    let refused = b.post("/add-product/offer", &bad, &[]).await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text.contains("field-error") && refused.text.contains("INVALID_PRICE"),
+        "{}",
+        refused.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_share_section_says_why_sharing_is_not_possible() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, common::restricted_region()).await else {
+        return;
+    };
+    let seller = app.new_seller("Reasons").await;
+    let asin = seller
+        .product(
+            "US",
+            "Garden Hose 25 ft",
+            "Hoseco",
+            "en",
+            &[("UPC", "036000291452")],
+        )
+        .await;
+    let ca = seller
+        .product(
+            "CA",
+            "Garden Hose 25 ft",
+            "Hoseco",
+            "en",
+            &[("UPC", "036000291452")],
+        )
+        .await;
+    assert_eq!(ca, asin);
+    let r = seller
+        .list(
+            "FBA-1",
+            "US",
+            json!({"asin": asin, "price": usd("15.00"), "fulfillment": "marketplace"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = seller
+        .list(
+            "OWN-1",
+            "US",
+            json!({"asin": asin, "price": usd("15.00"), "share": "unique", "quantity": 3}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let fireworks = seller
+        .post(
+            "/v1/catalog/items",
+            common::product_body(
+                "US",
+                "FIREWORKS",
+                "Sparkler Pack of 20",
+                "Boomco",
+                "en",
+                &[("UPC", "012345678905")],
+            ),
+        )
+        .await;
+    assert_eq!(fireworks.status, 201, "{}", fireworks.text);
+    let fw = fireworks.body["asin"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let r = seller
+        .list(
+            "FW-1",
+            "US",
+            json!({"asin": fw, "price": usd("9.00"), "quantity": 5}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut b = Browserless::new(&app);
+    b.sign_in(seller.token.as_deref().unwrap_or(""), &[]).await;
+    for (sku, product, code) in [
+        ("FBA-1", asin.as_str(), "FULFILLMENT_CANNOT_SHARE"),
+        ("OWN-1", asin.as_str(), "SHARING_NOT_AVAILABLE"),
+        ("FW-1", fw.as_str(), "RESTRICTED_IN_STORE"),
+    ] {
+        let p = b
+            .get(&format!(
+                "/add-product/share?asin={product}&store=CA&sku={sku}&fulfillment=merchant"
+            ))
+            .await;
+        assert_eq!(p.status, 200, "{sku}: {}", p.text);
+        assert!(
+            p.text.contains("Share your available inventory"),
+            "{sku}: {}",
+            p.text
+        );
+        assert!(p.text.contains(code), "{sku} should say {code}: {}", p.text);
+        assert!(
+            !p.text.contains("value=\"existing\""),
+            "{sku}: no Existing offer: {}",
+            p.text
+        );
+    }
+    // Asking for the reason changed nothing.
+    assert_eq!(
+        seller.get("/v1/listings/FW-1").await.body["listings"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // A SKU that may share gets the choice.
+    let r = seller
+        .list(
+            "HOSE-1",
+            "US",
+            json!({"asin": asin, "price": usd("15.00"), "quantity": 4}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let p = b
+        .get(&format!(
+            "/add-product/share?asin={asin}&store=CA&sku=HOSE-1&fulfillment=merchant"
+        ))
+        .await;
+    assert!(p.text.contains("value=\"existing\""), "{}", p.text);
+    let p = b
+        .get(&format!(
+            "/add-product/share?asin={asin}&store=CA&sku=HOSE-1&fulfillment=marketplace"
+        ))
+        .await;
+    assert!(p.text.contains("FULFILLMENT_CANNOT_SHARE"), "{}", p.text);
+    assert_eq!(
+        seller.get("/v1/listings/HOSE-1").await.body["listings"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 }

@@ -277,8 +277,9 @@ fn share_section(
         .unwrap_or("new");
     let pool_quantity = s.pool.as_ref().map(|p| p.quantity).unwrap_or(0);
     html! {
-        fieldset.share #share-section data-pool-condition=(pool_condition) data-pool-quantity=(pool_quantity) {
-            legend { "Share your available inventory" }
+        section.share #share-section role="radiogroup" aria-labelledby="share-heading"
+            data-pool-condition=(pool_condition) data-pool-quantity=(pool_quantity) {
+            h3 #share-heading { "Share your available inventory" }
             p { "This SKU is already listed on this product in " (names.join(", ")) "." }
             label.choice {
                 input type="radio" name="share" value="unique" checked[chosen == ShareMode::Unique];

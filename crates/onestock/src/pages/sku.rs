@@ -330,6 +330,7 @@ fn live_answer(sku: &Sku, views: &[ListingView], last_seq: i64, changed: bool) -
     Json(json!({
         "last_seq": last_seq,
         "changed": changed,
+        "gone": views.is_empty(),
         "listings": views.iter().map(|v| json!({
             "store": v.store.as_str(),
             "quantity": v.quantity,
@@ -360,6 +361,17 @@ pub async fn live(
     let mut after: i64 = q.after.trim().parse().unwrap_or(0).max(0);
     let deadline = Instant::now() + LIVE_WAIT;
     let mut changes = pages.app.service.event_changes();
+    // A SKU this seller has no listing of (deleted, another seller's, never listed):
+    // nothing to follow, answered at once.
+    let (seller, s) = (session.seller.clone(), sku.clone());
+    let listed = pages
+        .app
+        .service
+        .read(move |tx, _| Ok(!tx.load_sku(&seller, &s)?.listings.is_empty()))
+        .await?;
+    if !listed {
+        return Ok(live_answer(&sku, &[], after, false));
+    }
     loop {
         let (seller, s) = (session.seller.clone(), sku.clone());
         let (relevant, last, views) = pages

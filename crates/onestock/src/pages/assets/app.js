@@ -106,6 +106,11 @@
             var note = document.getElementById("live-note");
             if (note) note.textContent = "Updated " + new Date().toLocaleTimeString();
           }
+          if (data.gone) {
+            var note = document.getElementById("live-note");
+            if (note) note.textContent = "This SKU has no listing any more.";
+            return;
+          }
           setTimeout(poll, 100);
         })
         .catch(function () { setTimeout(poll, 3000); });
