@@ -26,7 +26,7 @@ const SKUS_PER_READ: usize = 200;
 /// SKUs one page request looks at, at most, while filtering or searching: bounds the
 /// cost of a search that matches little in a large inventory. When reached, the page
 /// shows what it found and "Next" goes on from there.
-const SCAN_SKUS_MAX: usize = 5_000;
+const SCAN_SKUS_MAX: usize = 2_000;
 /// Pages remembered for "Previous"; deeper than that, "Previous" starts again at the
 /// first page (keeps the address short).
 const TRAIL_PAGES_MAX: usize = 100;
