@@ -2,11 +2,12 @@
 //! the writer and the upload worker, and serve HTTP on a bound listener (so tests can
 //! run the real server on port 0).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use onestock_core::clock::Clock;
 use onestock_core::region::Region;
 use onestock_store::Database;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
@@ -99,13 +100,16 @@ pub async fn build(config: ServerConfig) -> anyhow::Result<App> {
     })
 }
 
-/// Connections served at once at most. Each costs a file descriptor and a little memory;
-/// past it a new connection is refused at once (see [`refuse`]) instead of the process
+/// Connections served at once at most. Each costs a file descriptor and a little memory.
+/// When all places are taken, a new connection takes the place of the oldest connection
+/// that has no request in progress (silent, half-sent head, or idle keep-alive): a flood
+/// of such connections cannot lock real clients out. When every connection has a request
+/// in progress, the new one is refused at once (see [`refuse`]) instead of the process
 /// running out of descriptors, which stops every accept, `/healthz` included. Lowered to
 /// the process's open-file limit less [`FDS_RESERVED`] where that is smaller.
 pub const CONNECTIONS_MAX: usize = 10_000;
 /// File descriptors kept free of connections: database files and connections, upload
-/// files being written or read, the listener itself.
+/// files being written or read, the listener itself. A quarter of a lower limit.
 pub const FDS_RESERVED: usize = 256;
 /// Whole request head (request line and headers) within this, or the connection is
 /// closed. hyper runs the same timer from the end of one response to the next request's
@@ -117,6 +121,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// connections left are dropped, so a stop takes at most this (plus the writer's drain)
 /// even with stuck clients. Below the 10 s a supervisor usually waits before SIGKILL.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
+/// How long a new connection waits for the place of the connection closed for it.
+const EVICTION_WAIT: Duration = Duration::from_millis(100);
 /// How often a connection that is stopping checks whether it still serves a request;
 /// one that does not (idle, silent, or half-sent head) is dropped at the next check.
 const SHUTDOWN_CHECK_INTERVAL: Duration = Duration::from_millis(20);
@@ -154,7 +160,7 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     fn default() -> ConnectionLimits {
         let fds = open_files_limit()
-            .map(|n| n.saturating_sub(FDS_RESERVED))
+            .map(|n| n - FDS_RESERVED.min(n / 4))
             .unwrap_or(CONNECTIONS_MAX);
         ConnectionLimits {
             max_connections: CONNECTIONS_MAX.min(fds).max(1),
@@ -206,6 +212,7 @@ pub async fn serve_with(
         .keep_alive(true);
     let http = Arc::new(http);
     let mut connections: JoinSet<()> = JoinSet::new();
+    let mut slots = Slots::default();
     let mut refused: u64 = 0;
     let mut last_log: Option<Instant> = None;
     let log_now = |last: &mut Option<Instant>| {
@@ -224,28 +231,34 @@ pub async fn serve_with(
             // Reap finished connections so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => match permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
+                Ok((stream, _)) => {
+                    let mut permit = permits.clone().try_acquire_owned().ok();
+                    if permit.is_none() && slots.evict_oldest_idle(limits.max_connections) {
+                        permit = tokio::time::timeout(EVICTION_WAIT, permits.clone().acquire_owned())
+                            .await
+                            .ok()
+                            .and_then(Result::ok);
+                    }
+                    if let Some(permit) = permit {
+                        let slot = slots.add();
                         let router = router.clone();
                         let http = http.clone();
                         let stop = stop_rx.clone();
                         connections.spawn(async move {
-                            serve_connection(stream, router, &http, stop).await;
-                            drop(permit);
+                            serve_connection(stream, router, &http, stop, slot, permit).await;
                         });
-                    }
-                    Err(_) => {
+                    } else {
                         refused += 1;
                         if log_now(&mut last_log) {
                             tracing::warn!(
                                 limit = limits.max_connections,
                                 refused,
-                                "connection limit reached; refusing new connections with 503"
+                                "connection limit reached with a request in progress on every connection; refusing new connections with 503"
                             );
                         }
                         refuse(stream);
                     }
-                },
+                }
                 Err(e) => {
                     // Per-connection failures (reset before accept) need no pause;
                     // resource exhaustion (EMFILE, ENFILE, ENOBUFS) does.
@@ -317,10 +330,12 @@ async fn serve_connection(
     router: axum::Router,
     http: &hyper::server::conn::http1::Builder,
     mut stop: watch::Receiver<bool>,
+    slot: Arc<Slot>,
+    _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    let active = Arc::new(AtomicUsize::new(0));
-    let counter = active.clone();
+    let _ended = Ended(slot.clone());
+    let counter = slot.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let guard = ActiveRequest::new(counter.clone());
         let router = router.clone();
@@ -336,14 +351,23 @@ async fn serve_connection(
     });
     let conn = http.serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
             }
-            return;
+            _ = async { let _ = stop.wait_for(|stopping| *stopping).await; } => break,
+            _ = slot.evict.notified() => {
+                // Its place is wanted by a new connection; a request that started
+                // meanwhile keeps it.
+                if slot.active.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+            }
         }
-        _ = async { let _ = stop.wait_for(|stopping| *stopping).await; } => {}
     }
     // Keep-alive off: an idle connection closes now, a busy one after its answer.
     conn.as_mut().graceful_shutdown();
@@ -352,7 +376,7 @@ async fn serve_connection(
         tokio::select! {
             _ = conn.as_mut() => return,
             _ = check.tick() => {
-                if active.load(Ordering::Acquire) == 0 {
+                if slot.active.load(Ordering::Acquire) == 0 {
                     return;
                 }
             }
@@ -360,19 +384,78 @@ async fn serve_connection(
     }
 }
 
+/// One served connection as the accept loop sees it.
+#[derive(Default)]
+struct Slot {
+    /// Requests in progress: from the head received to the answer's body sent.
+    active: AtomicUsize,
+    /// Close now: a new connection needs this place.
+    evict: Notify,
+    /// The connection's task has ended.
+    ended: AtomicBool,
+}
+
+/// Marks the slot ended when the connection's task ends, however it ends.
+struct Ended(Arc<Slot>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+    }
+}
+
+/// The connections in the order they were accepted (only the accept loop touches it).
+#[derive(Default)]
+struct Slots {
+    order: VecDeque<Arc<Slot>>,
+}
+
+impl Slots {
+    fn add(&mut self) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        self.order.push_back(slot.clone());
+        slot
+    }
+
+    /// Tells the oldest connection without a request in progress to close; false when
+    /// every connection has one.
+    fn evict_oldest_idle(&mut self, max_connections: usize) -> bool {
+        if self.order.len() > 2 * max_connections {
+            self.order.retain(|s| !s.ended.load(Ordering::Acquire));
+        }
+        while self
+            .order
+            .front()
+            .is_some_and(|s| s.ended.load(Ordering::Acquire))
+        {
+            self.order.pop_front();
+        }
+        let idle = self.order.iter().position(|s| {
+            !s.ended.load(Ordering::Acquire) && s.active.load(Ordering::Acquire) == 0
+        });
+        match idle.and_then(|i| self.order.remove(i)) {
+            Some(slot) => {
+                slot.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Counts a request as in progress from its head until its answer's body is sent.
-struct ActiveRequest(Arc<AtomicUsize>);
+struct ActiveRequest(Arc<Slot>);
 
 impl ActiveRequest {
-    fn new(counter: Arc<AtomicUsize>) -> ActiveRequest {
-        counter.fetch_add(1, Ordering::AcqRel);
-        ActiveRequest(counter)
+    fn new(slot: Arc<Slot>) -> ActiveRequest {
+        slot.active.fetch_add(1, Ordering::AcqRel);
+        ActiveRequest(slot)
     }
 }
 
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

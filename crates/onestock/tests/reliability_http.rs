@@ -689,34 +689,73 @@ async fn silent_slow_and_idle_connections_are_closed_after_the_header_timeout() 
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_the_limit_are_refused_at_once_with_503() {
-    let limits = ConnectionLimits {
+/// Limits with 50 places and no head timeout to speak of: what holds a place is seen.
+fn fifty_places() -> ConnectionLimits {
+    ConnectionLimits {
         max_connections: 50,
         header_read_timeout: Duration::from_secs(30),
         ..quick_limits()
-    };
-    let Some(server) = Server::start(Backend::Sqlite, limits).await else {
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_limit_a_new_connection_takes_the_place_of_an_idle_one() {
+    let Some(server) = Server::start(Backend::Sqlite, fifty_places()).await else {
         return;
     };
     let addr = server.addr;
-    let held = blocking(move || silent_flood(addr, 50)).await;
-    // Give the server the moment it needs to accept them all.
+    // Ten times the limit in silent and half-sent connections.
+    let flood = blocking(move || {
+        let mut v = silent_flood(addr, 400);
+        v.extend(slow_header_flood(addr, 100));
+        v
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let answer = blocking(move || {
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        worst = worst.max(healthz_time(&server.base).await);
+    }
+    println!("500 idle connections on 50 places: worst /healthz {worst:?}");
+    assert!(worst < Duration::from_secs(1), "worst /healthz {worst:?}");
+    drop(flood);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_limit_with_every_connection_busy_new_ones_are_refused_with_503() {
+    let Some(server) = Server::start(Backend::Sqlite, fifty_places()).await else {
+        return;
+    };
+    let seller = server.new_seller("Poller").await;
+    let (addr, t) = (server.addr, token(&seller));
+    // Fifty long polls: a request in progress on every place.
+    let busy = blocking(move || {
+        (0..50)
+            .map(|_| {
+                let mut s = connect(addr);
+                let head = format!(
+                    "GET /v1/events?after=0&wait=20 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {t}\r\n\r\n"
+                );
+                s.write_all(head.as_bytes()).expect("send");
+                s
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (answer, took) = blocking(move || {
         let started = Instant::now();
         let mut s = connect(addr);
         let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n");
         (read_answer(&mut s), started.elapsed())
     })
     .await;
-    let (answer, took) = answer;
     let answer = answer.expect("a refusal, not silence");
     assert_eq!(answer.status, 503, "{answer:?}");
     assert_eq!(answer.header("retry-after").as_deref(), Some("1"));
     assert_eq!(answer.code(), "RATE_LIMITED");
     assert!(took < Duration::from_secs(1), "refused promptly: {took:?}");
-    drop(held);
+    drop(busy);
     // Their places free up as they close.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -783,7 +822,23 @@ struct Binary {
 }
 
 fn start_binary(dir: &std::path::Path) -> Binary {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_onestock"))
+    start_binary_with(dir, Command::new(env!("CARGO_BIN_EXE_onestock")))
+}
+
+/// The binary under a shell that lowers its open-file limit to `fds`, serving up to
+/// `max_connections`: more connections than descriptors, so accepts fail with EMFILE.
+fn start_binary_with_open_files(dir: &std::path::Path, fds: u32, max_connections: u32) -> Binary {
+    let mut sh = Command::new("sh");
+    sh.args([
+        "-c",
+        &format!("ulimit -n {fds} && exec \"$0\" \"$@\" --max-connections {max_connections}"),
+        env!("CARGO_BIN_EXE_onestock"),
+    ]);
+    start_binary_with(dir, sh)
+}
+
+fn start_binary_with(dir: &std::path::Path, mut command: Command) -> Binary {
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
         .env(
             "ONESTOCK_DATABASE_URL",
@@ -859,6 +914,63 @@ fn binary_client(base: &str, token: Option<&str>) -> Client {
         token: token.map(str::to_owned),
         seller_id: Value::Null,
     }
+}
+
+/// CPU time (user and system) of a process, from `/proc/PID/stat`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_errors_emfile_neither_kill_nor_spin_the_server() {
+    if !std::path::Path::new("/proc/self/stat").exists() {
+        println!("skipped: no /proc");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut bin = start_binary_with_open_files(dir.path(), 128, 5_000);
+    let addr: SocketAddr = bin
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    // More connections than the server has descriptors: the kernel completes them,
+    // the server's accepts fail with EMFILE.
+    let flood = blocking(move || silent_flood(addr, 300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = bin.child.id();
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = cpu_ticks(pid).saturating_sub(before);
+    println!("server CPU while out of descriptors: {spent} ticks in 1 s");
+    // Clock ticks are 1/100 s: a spinning accept loop would spend about 100.
+    assert!(spent < 30, "the accept loop spins: {spent} ticks in 1 s");
+    assert!(
+        matches!(bin.child.try_wait(), Ok(None)),
+        "the server is still running"
+    );
+    drop(flood);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = reqwest::get(format!("{}/healthz", bin.base)).await;
+        if r.as_ref().is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "served again: {r:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bin.signal("TERM");
+    let (status, _) = blocking(move || bin.wait(Duration::from_secs(12))).await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
 
 const STOCK: i64 = 1_000_000;
