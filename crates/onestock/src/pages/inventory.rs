@@ -650,8 +650,9 @@ pub async fn save(
             let mut flash = error_flash(&e, key);
             if let Some(v) = now {
                 flash.text = format!(
-                    "{} Your change was not saved: the figures changed meanwhile. Now: quantity {} in {}, price {} {}.",
-                    e.message,
+                    "Your change was not saved: the figures changed meanwhile (the pool is at version {}; this page showed version {}). Now: quantity {} in {}; price {} {}. Enter your change again if it still holds.",
+                    v.pool_version,
+                    f.version.trim(),
                     v.quantity,
                     words::codes(&v.pool_stores),
                     format_price(&v.price),

@@ -315,7 +315,9 @@ pub async fn sign_in(
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().insert(
         SET_COOKIE,
-        cookie_header(&value, Some(SESSION_IDLE.as_secs()), secure),
+        // No Max-Age: the browser keeps it until it closes; the server ends it after
+        // 12 idle hours (an expiry in the cookie would end an active session too).
+        cookie_header(&value, None, secure),
     );
     Ok(response)
 }
