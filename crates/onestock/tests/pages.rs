@@ -24,6 +24,8 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const INSTALL: &str = "apt-get update && apt-get install -y chromium chromium-driver";
 /// How long a step waits for the page to show what it expects.
 const STEP_WAIT: Duration = Duration::from_secs(10);
+/// Chooses the backend of the browser walk (`postgres`; SQLite otherwise).
+const PAGES_BACKEND_ENV: &str = "ONESTOCK_TEST_PAGES_BACKEND";
 /// How long chromedriver may take to start answering.
 const DRIVER_START_WAIT: Duration = Duration::from_secs(20);
 
@@ -599,7 +601,13 @@ impl Person {
 async fn browser_walks_every_flow_of_section_7() {
     let started = Instant::now();
     let driver = start_driver().await;
-    let Some(app) = TestApp::spawn(Backend::Sqlite, default_region()).await else {
+    // SQLite by default; `ONESTOCK_TEST_PAGES_BACKEND=postgres` walks the same flows on
+    // PostgreSQL (with ONESTOCK_TEST_POSTGRES_URL), once, when wanted.
+    let backend = match std::env::var(PAGES_BACKEND_ENV).as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let Some(app) = TestApp::spawn(backend, default_region()).await else {
         return;
     };
     let seller = app.new_seller("Acme Outlet").await;
@@ -852,6 +860,29 @@ async fn session_cookie_carries_its_flags() {
     let mut tls = Browserless::new(&app);
     let behind_tls = tls.sign_in(&token, &[("x-forwarded-proto", "https")]).await;
     assert!(behind_tls.contains("Secure"), "{behind_tls}");
+    // Another site cannot sign this browser in (to its own account).
+    let mut forged = Browserless::new(&app);
+    let p = forged
+        .post(
+            "/sign-in",
+            &[("token", &token)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(p.status, 403, "{}", p.text);
+    assert!(p.headers.get("set-cookie").is_none());
+    let p = forged
+        .post(
+            "/sign-in",
+            &[("token", &token)],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(p.status, 403, "{}", p.text);
+    let same = forged
+        .sign_in(&token, &[("origin", &app.base.clone())])
+        .await;
+    assert!(same.contains("HttpOnly"));
     // A wrong token answers the sign-in page with the reason, not JSON.
     let mut bad = Browserless::new(&app);
     let p = bad.post("/sign-in", &[("token", "sk_nobody")], &[]).await;

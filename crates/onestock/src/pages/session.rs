@@ -216,6 +216,32 @@ fn over_tls(parts_headers: &HeaderMap, scheme: Option<&str>) -> bool {
     forwarded_https || forwarded
 }
 
+/// True when the browser says the form was sent from another site (`Sec-Fetch-Site`,
+/// or an `Origin` whose host is not this request's `Host`). Sign-in has no session,
+/// so no anti-forgery token yet: this is its guard.
+fn cross_site(headers: &HeaderMap) -> bool {
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
+    // Behind a proxy the browser's host may arrive as X-Forwarded-Host.
+    let hosts: Vec<&str> = ["host", "x-forwarded-host"]
+        .iter()
+        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let origin_elsewhere = headers
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+        .is_some_and(|o| {
+            let origin_host = o.split_once("://").map(|(_, h)| h).unwrap_or(o);
+            !hosts.iter().any(|h| origin_host.eq_ignore_ascii_case(h))
+        });
+    fetch_site || origin_elsewhere
+}
+
 fn cookie_header(value: &str, max_age: Option<u64>, secure: bool) -> HeaderValue {
     let mut c = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict");
     if let Some(age) = max_age {
@@ -277,6 +303,15 @@ pub async fn sign_in(
     headers: HeaderMap,
     PageForm(form): PageForm<SignInForm>,
 ) -> Result<Response, PageError> {
+    if cross_site(&headers) {
+        // Login forgery: another site signing this browser in to its own account.
+        return Ok(sign_in_page(
+            StatusCode::FORBIDDEN,
+            Some(
+                "FORBIDDEN: this sign-in came from another site. Open this page and sign in here.",
+            ),
+        ));
+    }
     let token = form.token.trim();
     if token.is_empty() || token.chars().count() > TOKEN_CHARS_MAX || token.contains(' ') {
         return Ok(sign_in_page(
