@@ -426,8 +426,20 @@ async fn walk(
         .await;
     q.clear().await.expect("clear");
     q.send_keys("9").await.expect("type");
+    p.c.execute("window.__inPlace = 'same page';", vec![])
+        .await
+        .expect("mark the page");
     p.press("Save").await;
     p.sees("Quantity 9 in US, CA").await;
+    let marker =
+        p.c.execute("return window.__inPlace || null;", vec![])
+            .await
+            .expect("marker");
+    assert_eq!(
+        marker,
+        json!("same page"),
+        "saved in place, without leaving the page"
+    );
     p.shot("in-place-quantity").await;
 
     // A change based on figures that changed meanwhile is refused, with the current ones.
@@ -1231,6 +1243,29 @@ async fn without_javascript_save_and_continue_shows_the_share_section_first() {
     assert_eq!(v["condition"], "used_good", "the pool's condition: {v}");
     assert_eq!(strs(&v["pool_stores"]), ["US", "CA"]);
     assert_eq!(v["price"]["currency"], "CAD");
+    // The in-place "Save" without the script: post, then the page with the answer.
+    let version = seller.view("HOSE-1", "US").await["pool_version"].to_string();
+    let saved = b
+        .post(
+            "/inventory/save",
+            &[
+                ("csrf", &csrf),
+                ("sku", "HOSE-1"),
+                ("store", "US"),
+                ("version", &version),
+                ("quantity", "5"),
+                ("shown_quantity", "7"),
+                ("price", "15.00"),
+                ("shown_price", "15.00"),
+                ("return_to", "/?store=US"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.text);
+    let page = b.get("/?store=US").await.text;
+    assert!(page.contains("Quantity 5 in US, CA"), "{page}");
+    assert_eq!(seller.quantity("HOSE-1", "CA").await, 5);
     // A refusal is shown next to the field at fault, with its code.
     let mut bad = base.to_vec();
     bad[2] = ("store", "US");

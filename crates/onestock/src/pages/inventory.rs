@@ -356,13 +356,17 @@ pub async fn page(
     Ok(layout::page("Manage Inventory", chrome, body).into_response())
 }
 
-fn row_message(flash: Option<&Flash>, key: &str) -> Markup {
+/// The message of a row (after its "Save" or an action); `form` names the row's edit
+/// form, so the script can put its answer there too.
+pub fn row_message(flash: Option<&Flash>, key: &str, form: &str) -> Markup {
     html! {
         @if let Some(f) = flash.filter(|f| f.target.as_deref() == Some(key)) {
-            div class={ "row-message " (if f.ok { "ok" } else { "error" }) } role=(if f.ok { "status" } else { "alert" }) {
+            div class={ "row-message " (if f.ok { "ok" } else { "error" }) } role=(if f.ok { "status" } else { "alert" }) data-row-message=(form) {
                 @if let Some(c) = &f.code { strong.code { (c) } " " }
                 (f.text)
             }
+        } @else {
+            div.row-message role="status" data-row-message=(form) {}
         }
     }
 }
@@ -454,7 +458,8 @@ fn one_store_table(
                 @for (i, row) in rows.iter().enumerate() {
                     @for v in &row.views {
                         @let key = row_key(&v.sku, &v.store);
-                        @let cells = edit_cells(session, v, &format!("edit-{i}"), here);
+                        @let form_id = format!("edit-{i}");
+                        @let cells = edit_cells(session, v, &form_id, here);
                         tr data-sku=(v.sku.as_str()) {
                             td { a href={ "/sku?sku=" (enc(v.sku.as_str())) } { (v.sku.as_str()) } }
                             td { (row.title) }
@@ -467,7 +472,7 @@ fn one_store_table(
                             td {
                                 div.edit-cell { (cells.form) }
                                 (row_actions(session, v, here))
-                                (row_message(flash, &key))
+                                (row_message(flash, &key, &form_id))
                             }
                         }
                     }
@@ -558,9 +563,13 @@ fn changed(pages: &Pages, outcome: Outcome) -> Option<(ListingView, Vec<StoreCod
 pub async fn save(
     State(pages): State<Pages>,
     session: Session,
+    headers: HeaderMap,
     PageForm(f): PageForm<SaveForm>,
 ) -> Result<Response, PageError> {
     session.check_csrf(&f.csrf)?;
+    let script = headers
+        .get(SCRIPT_HEADER)
+        .is_some_and(|v| v.as_bytes() == SCRIPT_HEADER_VALUE.as_bytes());
     let region = pages.app.service.region();
     let back = if f.return_to.is_empty() {
         "/".to_owned()
@@ -570,28 +579,31 @@ pub async fn save(
     let sku = forms::sku(&f.sku)?;
     let store = forms::store(region, &f.store)?;
     let key = Some(row_key(&sku, &store));
+    let to = Answer {
+        pages: &pages,
+        session: &session,
+        back: &back,
+        script: script.then_some((&sku, &store)),
+    };
     let currency = region
         .store(store.as_str())
         .map(|s| s.currency.clone())
         .unwrap_or_default();
     let quantity = match forms::quantity(&f.quantity) {
         Ok(q) => q.filter(|q| f.shown_quantity.trim() != q.to_string()),
-        Err(e) => return Ok(done(&pages, &session, error_flash(&e, key), &back)),
+        Err(e) => return to.send(error_flash(&e, key)).await,
     };
     let price = match forms::price(&f.price, &currency) {
         Ok(p) => p.filter(|p| f.shown_price.trim() != format_price(&p.amount)),
-        Err(e) => return Ok(done(&pages, &session, error_flash(&e, key), &back)),
+        Err(e) => return to.send(error_flash(&e, key)).await,
     };
     if quantity.is_none() && price.is_none() {
-        return Ok(done(
-            &pages,
-            &session,
-            ok_flash(
+        return to
+            .send(ok_flash(
                 "Nothing to save: the quantity and price are as they were.",
                 key,
-            ),
-            &back,
-        ));
+            ))
+            .await;
     }
     // The figures the seller saw (R21): a quantity change based on an older pool
     // version is refused by the rules.
@@ -663,7 +675,52 @@ pub async fn save(
         }
         Err(e) => refusal(e, key)?,
     };
-    Ok(done(&pages, &session, flash, &back))
+    to.send(flash).await
+}
+
+/// The header the page's script sends with an in-place "Save": it gets the answer as
+/// JSON (message and current figures) instead of a redirect.
+const SCRIPT_HEADER: &str = "x-requested-with";
+const SCRIPT_HEADER_VALUE: &str = "onestock-pages";
+
+/// Where the answer to an in-place "Save" goes.
+struct Answer<'a> {
+    pages: &'a Pages,
+    session: &'a Session,
+    back: &'a str,
+    /// The listing, when the page's script asked (JSON answer).
+    script: Option<(&'a Sku, &'a StoreCode)>,
+}
+
+impl Answer<'_> {
+    async fn send(&self, flash: Flash) -> Result<Response, PageError> {
+        let Some((sku, store)) = self.script else {
+            return Ok(done(self.pages, self.session, flash, self.back));
+        };
+        let (seller, s, st) = (self.session.seller.clone(), sku.clone(), store.clone());
+        let view = self
+            .pages
+            .app
+            .service
+            .read(move |tx, ctx| {
+                let state = tx.load_sku(&seller, &s)?;
+                Ok(rules::listing_view(ctx.region, &state, &st, ctx.now))
+            })
+            .await?;
+        let mut body = serde_json::json!({
+            "ok": flash.ok,
+            "code": flash.code,
+            "text": flash.text,
+        });
+        if let (Some(v), Some(m)) = (view, body.as_object_mut()) {
+            m.insert("quantity".into(), v.quantity.into());
+            m.insert("price".into(), format_price(&v.price).into());
+            m.insert("version".into(), v.pool_version.into());
+            m.insert("status".into(), words::status(&v).into());
+            m.insert("active".into(), v.active.into());
+        }
+        Ok(axum::Json(body).into_response())
+    }
 }
 
 #[derive(Deserialize)]

@@ -21,9 +21,9 @@ use tokio::time::Instant;
 use super::Pages;
 use super::error::PageError;
 use super::forms::{self, PageQuery, enc};
-use super::inventory::{edit_cells, row_actions, row_key, store_name};
+use super::inventory::{edit_cells, row_actions, row_key, row_message, store_name};
 use super::layout::{self, Chrome, Section};
-use super::session::{Flash, Session};
+use super::session::Session;
 use super::words;
 
 /// How long one live request waits for news: well under the usual proxy timeouts.
@@ -126,7 +126,8 @@ pub async fn page(
                 } }
                 tbody {
                     @for (i, v) in data.views.iter().enumerate() {
-                        @let cells = edit_cells(&session, v, &format!("sku-edit-{i}"), &here);
+                        @let form_id = format!("sku-edit-{i}");
+                        @let cells = edit_cells(&session, v, &form_id, &here);
                         @let key = row_key(&v.sku, &v.store);
                         tr data-store=(v.store.as_str()) {
                             td { (store_name(region, &v.store)) }
@@ -138,7 +139,7 @@ pub async fn page(
                             td { (words::codes(&v.pool_stores)) }
                             td { (words::fulfillment(v.fulfillment)) }
                             td { @match v.start_selling_at { Some(t) => (words::date(t)), None => span.muted { "—" } } }
-                            td { div.edit-cell { (cells.quantity) (cells.price) (cells.form) } (row_message(flash.as_ref(), &key)) }
+                            td { div.edit-cell { (cells.quantity) (cells.price) (cells.form) } (row_message(flash.as_ref(), &key, &form_id)) }
                             td { (row_actions(&session, v, &here)) }
                         }
                     }
@@ -193,17 +194,6 @@ pub async fn page(
         flash: flash.clone().filter(|f| f.target.is_none()),
     };
     Ok(layout::page(&format!("SKU {sku}"), chrome, body).into_response())
-}
-
-fn row_message(flash: Option<&Flash>, key: &str) -> Markup {
-    html! {
-        @if let Some(f) = flash.filter(|f| f.target.as_deref() == Some(key)) {
-            div class={ "row-message " (if f.ok { "ok" } else { "error" }) } role=(if f.ok { "status" } else { "alert" }) {
-                @if let Some(c) = &f.code { strong.code { (c) } " " }
-                (f.text)
-            }
-        }
-    }
 }
 
 /// The quantity of each pool over time, as steps, in an SVG drawn here.

@@ -148,3 +148,61 @@
 
   onReady(function () { autosubmit(); offerForm(); liveSku(); uploadProgress(); });
 })();
+
+// In-place "Save" of quantity and price: sent without leaving the page; the answer
+// (which stores the change reached, or the refusal with the current figures) appears
+// in the row. Without the script, the same form posts and the page comes back.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form || form.getAttribute("action") !== "/inventory/save" || !window.fetch) return;
+    e.preventDefault();
+    var body = new URLSearchParams();
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (el.name && !el.disabled) body.append(el.name, el.value);
+    });
+    var button = form.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "onestock-pages", "Content-Type": "application/x-www-form-urlencoded" },
+      body: body.toString()
+    })
+      .then(function (r) {
+        var type = r.headers.get("content-type") || "";
+        if (type.indexOf("application/json") !== 0) throw new Error("not an answer for the script");
+        return r.json();
+      })
+      .then(function (a) {
+        if (button) button.disabled = false;
+        var q = document.querySelector("input[name=quantity][form='" + form.id + "']");
+        var p = document.querySelector("input[name=price][form='" + form.id + "']");
+        if (a.quantity !== undefined) {
+          if (q) { q.value = q.defaultValue = String(a.quantity); }
+          if (p) { p.value = p.defaultValue = String(a.price); }
+          form.querySelector("input[name=shown_quantity]").value = String(a.quantity);
+          form.querySelector("input[name=shown_price]").value = String(a.price);
+          form.querySelector("input[name=version]").value = String(a.version);
+          var store = form.querySelector("input[name=store]").value;
+          document.querySelectorAll("[data-qty-store='" + store + "']").forEach(function (c) { c.textContent = String(a.quantity); });
+        }
+        var box = document.querySelector("[data-row-message='" + form.id + "']");
+        if (box) {
+          box.className = "row-message " + (a.ok ? "ok" : "error");
+          box.setAttribute("role", a.ok ? "status" : "alert");
+          box.textContent = "";
+          if (a.code) {
+            var code = document.createElement("strong");
+            code.className = "code";
+            code.textContent = a.code;
+            box.appendChild(code);
+            box.appendChild(document.createTextNode(" "));
+          }
+          box.appendChild(document.createTextNode(a.text));
+        }
+      })
+      .catch(function () { form.submit(); });
+  });
+})();
