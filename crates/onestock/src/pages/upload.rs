@@ -274,19 +274,39 @@ pub async fn page(
     Ok(layout::page("Add Products via Upload", chrome, body).into_response())
 }
 
-/// The parts of a `multipart/form-data` body: (name, file name, content).
-fn multipart_parts(body: &[u8], boundary: &str) -> Vec<(String, Option<String>, Vec<u8>)> {
+/// Where `needle` first occurs in `hay` at or after `from` (Horspool: a file of
+/// dashes costs no more than any other).
+fn find_bytes(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let n = needle.len();
+    let last = n.checked_sub(1)?;
+    let mut skip = [n; 256];
+    for (i, b) in needle[..last].iter().enumerate() {
+        skip[usize::from(*b)] = last - i;
+    }
+    let mut at = from;
+    while at + n <= hay.len() {
+        if hay[at..at + n] == *needle {
+            return Some(at);
+        }
+        at += skip[usize::from(hay[at + last])];
+    }
+    None
+}
+
+/// One part of a `multipart/form-data` body: its field name, file name, and where its
+/// content lies in the body.
+struct Part {
+    name: String,
+    filename: Option<String>,
+    content: std::ops::Range<usize>,
+}
+
+/// The parts of a `multipart/form-data` body.
+fn multipart_parts(body: &[u8], boundary: &str) -> Vec<Part> {
     let delimiter = format!("--{boundary}");
     let d = delimiter.as_bytes();
-    let find = |hay: &[u8], needle: &[u8], from: usize| -> Option<usize> {
-        if needle.is_empty() || hay.len() < needle.len() {
-            return None;
-        }
-        (from..=hay.len() - needle.len())
-            .find(|&i| hay[i] == needle[0] && &hay[i..i + needle.len()] == needle)
-    };
     let mut parts = Vec::new();
-    let Some(mut pos) = find(body, d, 0) else {
+    let Some(mut pos) = find_bytes(body, d, 0) else {
         return parts;
     };
     loop {
@@ -294,12 +314,12 @@ fn multipart_parts(body: &[u8], boundary: &str) -> Vec<(String, Option<String>, 
         if body.get(start..start + 2) == Some(b"--") {
             break;
         }
-        let Some(head_end) = find(body, b"\r\n\r\n", start) else {
+        let Some(head_end) = find_bytes(body, b"\r\n\r\n", start) else {
             break;
         };
         let head = String::from_utf8_lossy(&body[start..head_end]).to_string();
         let content_start = head_end + 4;
-        let Some(next) = find(body, d, content_start) else {
+        let Some(next) = find_bytes(body, d, content_start) else {
             break;
         };
         // The content ends with the CRLF before the next delimiter.
@@ -323,7 +343,11 @@ fn multipart_parts(body: &[u8], boundary: &str) -> Vec<(String, Option<String>, 
                 }
             }
         }
-        parts.push((name, filename, body[content_start..content_end].to_vec()));
+        parts.push(Part {
+            name,
+            filename,
+            content: content_start..content_end,
+        });
         pos = next;
     }
     parts
@@ -365,12 +389,18 @@ pub async fn create(
                 ),
             ))
         })?;
-    let parts = multipart_parts(&bytes, &boundary);
+    let (bytes, parts) = {
+        let b = bytes.clone();
+        let parts = tokio::task::spawn_blocking(move || multipart_parts(&b, &boundary))
+            .await
+            .map_err(|e| PageError::from(crate::service::AppError::Internal(e.to_string())))?;
+        (bytes, parts)
+    };
     let field = |n: &str| {
         parts
             .iter()
-            .find(|(name, _, _)| name == n)
-            .map(|(_, _, c)| String::from_utf8_lossy(c).to_string())
+            .find(|p| p.name == n)
+            .map(|p| String::from_utf8_lossy(&bytes[p.content.clone()]).to_string())
     };
     session.check_csrf(field("csrf").as_deref().unwrap_or(""))?;
     let region = pages.app.service.region();
@@ -379,26 +409,23 @@ pub async fn create(
         .map_err(PageError::from)?
         .code
         .clone();
-    let Some((_, _, file)) = parts
+    let Some(part) = parts
         .iter()
-        .find(|(name, f, _)| name == "file" && f.is_some())
+        .find(|p| p.name == "file" && p.filename.is_some())
     else {
         return Err(PageError::bad_request("Choose a file to upload."));
     };
+    let file = bytes.slice(part.content.clone());
     if file.is_empty() {
         return Err(PageError::bad_request(
             "The file is empty: choose the file to upload.",
         ));
     }
-    let rows = estimate_rows(file);
+    let rows = estimate_rows(&file);
     let upload = pages
         .app
         .uploads
-        .receive(
-            session.seller.clone(),
-            store.clone(),
-            Body::from(file.clone()),
-        )
+        .receive(session.seller.clone(), store.clone(), Body::from(file))
         .await?;
     pages
         .upload_log
@@ -492,11 +519,14 @@ mod tests {
         let body = b"--XY\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n--XY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nsku\tprice\r\nA\t1\r\n\r\n--XY--\r\n";
         let parts = multipart_parts(body, "XY");
         assert_eq!(parts.len(), 2);
-        assert_eq!(parts[0].0, "csrf");
-        assert_eq!(parts[0].2, b"abc");
-        assert_eq!(parts[1].1.as_deref(), Some("a.txt"));
-        assert_eq!(parts[1].2, b"sku\tprice\r\nA\t1\r\n");
+        assert_eq!(parts[0].name, "csrf");
+        assert_eq!(&body[parts[0].content.clone()], b"abc");
+        assert_eq!(parts[1].filename.as_deref(), Some("a.txt"));
+        assert_eq!(&body[parts[1].content.clone()], b"sku\tprice\r\nA\t1\r\n");
         assert!(multipart_parts(b"garbage", "XY").is_empty());
+        assert_eq!(find_bytes(b"----a--XY", b"--XY", 0), Some(5));
+        assert_eq!(find_bytes(b"abc", b"", 0), None);
+        assert_eq!(find_bytes(b"ab", b"abc", 0), None);
     }
 
     #[test]
