@@ -244,6 +244,14 @@ impl Person {
 fn shots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pages-screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot folder");
+    // Only this run's steps.
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "png") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     dir
 }
 
@@ -900,6 +908,11 @@ async fn session_cookie_carries_its_flags() {
     let p = bad.post("/sign-in", &[("token", "sk_nobody")], &[]).await;
     assert_eq!(p.status, 401);
     assert!(p.text.contains("UNAUTHENTICATED") && p.text.contains("<html"));
+    let p = bad
+        .post("/sign-in", &[("token", common::OPERATOR_TOKEN)], &[])
+        .await;
+    assert_eq!(p.status, 403, "the pages are for sellers: {}", p.text);
+    assert!(p.headers.get("set-cookie").is_none());
     bad.cookie = Some("onestock_session=forged".into());
     assert_eq!(
         bad.get("/sku?sku=A").await.status,
