@@ -588,20 +588,43 @@ fn slow_header_flood(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
         .collect()
 }
 
-/// The flood size: 2 descriptors per connection in this process (both ends), kept well
-/// under its open-file limit, beside the other tests of this file that run at once.
-const FLOOD_SILENT: usize = 2_500;
+/// The flood: more connections than the server has descriptors (it runs with the usual
+/// default `ulimit -n 1024`), a fifth of them slow-header ones.
+const FLOOD_SILENT: usize = 2_000;
 const FLOOD_SLOW: usize = 500;
+const FLOOD_SERVER_OPEN_FILES: u32 = 1024;
+
+/// Connects up to `n` times, each within 500 ms (a server that stopped accepting lets
+/// connects hang in SYN retries); gives up after a few failures in a row.
+fn flood_connect(addr: SocketAddr, n: usize, head: &[u8]) -> Vec<TcpStream> {
+    let mut v = Vec::with_capacity(n);
+    let mut failures = 0;
+    while v.len() < n && failures < 5 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(mut s) => {
+                let _ = s.write_all(head);
+                v.push(s);
+                failures = 0;
+            }
+            Err(_) => failures += 1,
+        }
+    }
+    v
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_within_a_second_under_a_connection_flood() {
-    let Some(server) = Server::start(Backend::Sqlite, ConnectionLimits::default()).await else {
-        return;
-    };
-    let addr = server.addr;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut bin = start_binary_with_open_files(dir.path(), FLOOD_SERVER_OPEN_FILES, None);
+    let base = bin.base.clone();
+    let addr: SocketAddr = base.trim_start_matches("http://").parse().expect("address");
     let flood = blocking(move || {
-        let mut v = silent_flood(addr, FLOOD_SILENT);
-        v.extend(slow_header_flood(addr, FLOOD_SLOW));
+        let mut v = flood_connect(addr, FLOOD_SILENT, b"");
+        v.extend(flood_connect(
+            addr,
+            FLOOD_SLOW,
+            b"GET /healthz HTTP/1.1\r\nhost: x\r\n",
+        ));
         v
     })
     .await;
@@ -609,8 +632,9 @@ async fn healthz_answers_within_a_second_under_a_connection_flood() {
     // One header line every 100 ms on the slow ones, as a slowloris client does.
     let trickle = {
         let stop = stop.clone();
-        let mut slow: Vec<TcpStream> = flood[FLOOD_SILENT..]
+        let mut slow: Vec<TcpStream> = flood
             .iter()
+            .skip(FLOOD_SILENT)
             .filter_map(|s| s.try_clone().ok())
             .collect();
         std::thread::spawn(move || {
@@ -624,16 +648,26 @@ async fn healthz_answers_within_a_second_under_a_connection_flood() {
     };
     let mut worst = Duration::ZERO;
     for _ in 0..20 {
-        worst = worst.max(healthz_time(&server.base).await);
+        worst = worst.max(healthz_time(&base).await);
     }
     stop.store(true, Ordering::Relaxed);
     let _ = trickle.join();
     println!(
-        "flood of {} connections ({FLOOD_SILENT} silent, {FLOOD_SLOW} slow-header): worst /healthz {worst:?}",
+        "flood of {} connections ({FLOOD_SILENT} silent, {FLOOD_SLOW} slow-header) on a server \
+         with {FLOOD_SERVER_OPEN_FILES} descriptors: worst /healthz {worst:?}",
         flood.len()
+    );
+    assert_eq!(
+        flood.len(),
+        FLOOD_SILENT + FLOOD_SLOW,
+        "every connection taken"
     );
     assert!(worst < Duration::from_secs(1), "worst /healthz {worst:?}");
     drop(flood);
+    bin.signal("TERM");
+    let (status, took) = blocking(move || bin.wait(Duration::from_secs(12))).await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -825,13 +859,20 @@ fn start_binary(dir: &std::path::Path) -> Binary {
     start_binary_with(dir, Command::new(env!("CARGO_BIN_EXE_onestock")))
 }
 
-/// The binary under a shell that lowers its open-file limit to `fds`, serving up to
-/// `max_connections`: more connections than descriptors, so accepts fail with EMFILE.
-fn start_binary_with_open_files(dir: &std::path::Path, fds: u32, max_connections: u32) -> Binary {
+/// The binary under a shell that lowers its open-file limit to `fds`, with
+/// `--max-connections` when given (above `fds`, accepts fail with EMFILE).
+fn start_binary_with_open_files(
+    dir: &std::path::Path,
+    fds: u32,
+    max_connections: Option<u32>,
+) -> Binary {
+    let extra = max_connections
+        .map(|n| format!(" --max-connections {n}"))
+        .unwrap_or_default();
     let mut sh = Command::new("sh");
     sh.args([
         "-c",
-        &format!("ulimit -n {fds} && exec \"$0\" \"$@\" --max-connections {max_connections}"),
+        &format!("ulimit -n {fds} && exec \"$0\" \"$@\"{extra}"),
         env!("CARGO_BIN_EXE_onestock"),
     ]);
     start_binary_with(dir, sh)
@@ -937,7 +978,7 @@ async fn accept_errors_emfile_neither_kill_nor_spin_the_server() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut bin = start_binary_with_open_files(dir.path(), 128, 5_000);
+    let mut bin = start_binary_with_open_files(dir.path(), 128, Some(5_000));
     let addr: SocketAddr = bin
         .base
         .trim_start_matches("http://")
