@@ -531,6 +531,14 @@ async fn walk(
     p.sees("Not listed").await;
     p.shot("all-stores").await;
 
+    // Search by keywords.
+    p.go("/add-product?store=US").await;
+    p.fill("Search the catalog", "water bottle").await;
+    p.press("Search").await;
+    p.sees("Results in United States").await;
+    p.sees("Stainless Steel Water Bottle 750 ml").await;
+    p.sees("UPC 036000291452").await;
+
     // Create a product that matches an existing page: POSSIBLE_MATCH, "Sell yours",
     // "Create anyway".
     p.go("/add-product/new?store=US").await;
