@@ -76,7 +76,11 @@
     var after = live.getAttribute("data-after") || "0";
     function poll() {
       fetch("/sku/live?sku=" + encodeURIComponent(sku) + "&after=" + encodeURIComponent(after), { credentials: "same-origin" })
-        .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
+        .then(function (r) {
+          if (r.redirected) { signedOut(); throw new Error("signed out"); }
+          if (!r.ok) throw new Error("status " + r.status);
+          return r.json();
+        })
         .then(function (data) {
           after = String(data.last_seq);
           (data.listings || []).forEach(function (l) {
@@ -113,7 +117,13 @@
           }
           setTimeout(poll, 100);
         })
-        .catch(function () { setTimeout(poll, 3000); });
+        .catch(function () { if (!stopped) setTimeout(poll, 3000); });
+    }
+    var stopped = false;
+    function signedOut() {
+      stopped = true;
+      var note = document.getElementById("live-note");
+      if (note) note.textContent = "Your session has ended: sign in again to follow the figures.";
     }
     poll();
   }
@@ -127,7 +137,11 @@
     var text = box.querySelector("[data-processed]");
     function poll() {
       fetch("/upload-products/status?id=" + encodeURIComponent(id), { credentials: "same-origin" })
-        .then(function (r) { if (!r.ok) throw new Error("status " + r.status); return r.json(); })
+        .then(function (r) {
+          if (r.redirected) { stopped = true; throw new Error("signed out"); }
+          if (!r.ok) throw new Error("status " + r.status);
+          return r.json();
+        })
         .then(function (s) {
           if (text) text.textContent = String(s.records_processed);
           [["records-processed", s.records_processed], ["records-successful", s.records_successful],
@@ -141,8 +155,9 @@
           if (s.finished) { window.location.reload(); return; }
           setTimeout(poll, 400);
         })
-        .catch(function () { setTimeout(poll, 2000); });
+        .catch(function () { if (!stopped) setTimeout(poll, 2000); });
     }
+    var stopped = false;
     poll();
   }
 
