@@ -1264,6 +1264,48 @@ async fn without_javascript_save_and_continue_shows_the_share_section_first() {
     assert_eq!(v["condition"], "used_good", "the pool's condition: {v}");
     assert_eq!(strs(&v["pool_stores"]), ["US", "CA"]);
     assert_eq!(v["price"]["currency"], "CAD");
+    // "Unique offer" without the script: the form opens the condition and quantity
+    // first, then saves a pool of its own.
+    let r = seller
+        .list(
+            "HOSE-3",
+            "US",
+            json!({"asin": asin, "price": usd("15.00"), "quantity": 9}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut unique = base.to_vec();
+    unique[3] = ("sku", "HOSE-3");
+    unique.push(("share", "unique"));
+    let mut locked = unique.clone();
+    locked.push(("locked", "1"));
+    let opened = b.post("/add-product/offer", &locked, &[]).await;
+    assert_eq!(opened.status, 200, "{}", opened.text);
+    assert!(
+        opened.text.contains("enter the condition and quantity"),
+        "{}",
+        opened.text
+    );
+    assert!(
+        !opened
+            .text
+            .contains("name=\"quantity\" value=\"2\" disabled"),
+        "{}",
+        opened.text
+    );
+    assert_eq!(
+        seller.get("/v1/listings/HOSE-3").await.body["listings"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "nothing saved yet"
+    );
+    let saved = b.post("/add-product/offer", &unique, &[]).await;
+    assert_eq!(saved.status, 303, "{}", saved.text);
+    let v = seller.view("HOSE-3", "CA").await;
+    assert_eq!(v["share"], "unique", "{v}");
+    assert_eq!(v["quantity"], 2, "{v}");
+    assert_eq!(seller.quantity("HOSE-3", "US").await, 9);
     // The in-place "Save" without the script: post, then the page with the answer.
     let version = seller.view("HOSE-1", "US").await["pool_version"].to_string();
     let saved = b
