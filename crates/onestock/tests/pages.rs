@@ -286,7 +286,7 @@ async fn walk(
         "A double-walled bottle that keeps drinks cold for a day.",
     )
     .await;
-    p.choose("Language", "en").await;
+    p.choose("Language", "English (en)").await;
     p.choose("Identifier type", "UPC").await;
     p.fill("Identifier", "036000291452").await;
     p.shot("create-product-us").await;
@@ -314,7 +314,7 @@ async fn walk(
     p.fill("Product type", "KITCHEN").await;
     p.fill("Title", "Stainless Steel Water Bottle 750 ml").await;
     p.fill("Brand", "Acme").await;
-    p.choose("Language", "en").await;
+    p.choose("Language", "English (en)").await;
     p.fill("Identifier", "036000291452").await;
     p.press("Save and continue").await;
     p.expect_heading("Add a product").await;
@@ -545,7 +545,7 @@ async fn walk(
     p.fill("Product type", "KITCHEN").await;
     p.fill("Title", "Stainless steel water bottle 750ml").await;
     p.fill("Brand", "ACME").await;
-    p.choose("Language", "en").await;
+    p.choose("Language", "English (en)").await;
     p.press("Save and continue").await;
     p.sees("POSSIBLE_MATCH").await;
     p.find("//div[@id='matches']//button[normalize-space()='Sell yours']")

@@ -862,7 +862,7 @@ fn new_product_page(
                     label for="language" { "Language" }
                     select #language name="language" aria-invalid=[invalid(err, "language")] {
                         @for l in &store.languages {
-                            option value=(l) selected[v.language == *l] { (l) }
+                            option value=(l) selected[v.language == *l] { (words::language(l)) }
                         }
                     }
                     (error_at(err, "language"))

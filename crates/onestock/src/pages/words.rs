@@ -112,3 +112,26 @@ pub fn date(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
 }
+
+/// A detail-page language as people read it: "English (en)"; the code alone for
+/// languages this table does not name.
+pub fn language(code: &str) -> String {
+    let name = match code {
+        "en" => "English",
+        "fr" => "French",
+        "es" => "Spanish",
+        "de" => "German",
+        "it" => "Italian",
+        "pt" => "Portuguese",
+        "nl" => "Dutch",
+        "sv" => "Swedish",
+        "pl" => "Polish",
+        "tr" => "Turkish",
+        "ja" => "Japanese",
+        "zh" => "Chinese",
+        "ar" => "Arabic",
+        "hi" => "Hindi",
+        _ => return code.to_owned(),
+    };
+    format!("{name} ({code})")
+}
