@@ -424,6 +424,16 @@ async fn walk(
     p.find("//*[local-name()='svg' and @aria-label='Quantity over time']")
         .await;
     p.sees("ORDER-CA-1").await;
+    p.c.execute(
+        "document.querySelector('h2.ledger-heading, h2:last-of-type').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .expect("scroll to the ledger");
+    p.shot("sku-page-ledger-and-chart").await;
+    p.c.execute("window.scrollTo(0, 0);", vec![])
+        .await
+        .expect("scroll back");
 
     // Manage Inventory: change the quantity in place; the answer names the stores.
     p.go("/?store=US").await;
