@@ -41,14 +41,15 @@ const STORES: [&str; 3] = ["US", "CA", "MX"];
 /// HOT runs out during the campaign, so refusals for stock happen too.
 const POOLS: [(&str, i64); 4] = [
     ("HOT", 1_500),
-    ("WARM", 5_000),
+    ("WARM", 100_000),
     ("COOL", 1_000_000),
     ("COLD", 1_000_000),
 ];
 /// Concurrent order clients per round.
 const CLIENTS: usize = 12;
-/// Rows of each round's upload: two chunks of 2,000 and a bit.
-const UPLOAD_ROWS: usize = 4_500;
+/// Rows of each round's upload: three chunks of 2,000 (the writer applies a chunk in one
+/// transaction, so orders wait while it runs).
+const UPLOAD_ROWS: usize = 6_000;
 /// Ledgers of upload SKUs read per upload (the events cover every row).
 const UPLOAD_LEDGER_SAMPLE: usize = 25;
 
@@ -414,10 +415,15 @@ async fn client_loop(
         // A new order of 1 to 3 lines on distinct pools.
         k += 1;
         let store = STORES[rng.below(3) as usize];
-        let nlines = rng.range(1, 3) as usize;
-        let mut skus: Vec<&'static str> = POOLS.iter().map(|p| p.0).collect();
+        // HOT in about one order of five, so it runs out slowly.
+        let hot = rng.below(5) == 0;
+        let mut skus: Vec<&'static str> = POOLS
+            .iter()
+            .map(|p| p.0)
+            .filter(|s| hot || *s != "HOT")
+            .collect();
         let mut lines = Vec::new();
-        for _ in 0..nlines {
+        for _ in 0..rng.range(1, 3) {
             let sku = skus.remove(rng.below(skus.len() as u64) as usize);
             lines.push((sku, rng.range(1, 3) as i64));
         }
@@ -659,8 +665,19 @@ async fn campaign(backend: &str, url: &str) {
         });
         recover(&shared, &mut orders, &mut counts).await;
 
-        // This round's upload, queued behind the earlier ones of the seller.
+        // The load; this round's upload (queued behind the seller's earlier ones) sent
+        // at a random moment of it; the kill at a random moment after that.
+        let load_started = Instant::now();
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let rng = Rng(rng.next());
+                tokio::spawn(client_loop(shared.clone(), round, c, rng))
+            })
+            .collect();
+        let kill_after = Duration::from_millis(rng.range(300, 2500));
+        let upload_after = Duration::from_millis(rng.below(kill_after.as_millis() as u64 / 2));
         let (file, rows) = upload_file(round, &mut rng);
+        tokio::time::sleep(upload_after).await;
         let r = shared
             .http
             .post(format!("{}/v1/uploads?store=US", live.base))
@@ -677,16 +694,30 @@ async fn campaign(backend: &str, url: &str) {
             round,
             rows,
         });
-
-        // The load, and the kill at a random moment of it.
-        let tasks: Vec<_> = (0..CLIENTS)
-            .map(|c| {
-                let rng = Rng(rng.next());
-                tokio::spawn(client_loop(shared.clone(), round, c, rng))
-            })
-            .collect();
-        let kill_after = Duration::from_millis(rng.range(150, 2500));
-        tokio::time::sleep(kill_after).await;
+        if round % 2 == 1 {
+            // Every other round the kill waits for the upload to be under way (a chunk
+            // in, more to come), up to the random moment chosen.
+            let id = &uploads[round].id;
+            while load_started.elapsed() < kill_after {
+                let b = call(
+                    &http,
+                    &live.base,
+                    &token,
+                    Method::GET,
+                    &format!("/v1/uploads/{id}"),
+                    None,
+                )
+                .await
+                .map(|r| r.body)
+                .unwrap_or(Value::Null);
+                if b["status"] != "IN_QUEUE" && b["records_processed"] != json!(0) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } else {
+            tokio::time::sleep(kill_after.saturating_sub(load_started.elapsed())).await;
+        }
         // Where the upload stands just before the kill (it may move on a little more).
         let at_kill = call(
             &http,
@@ -699,6 +730,7 @@ async fn campaign(backend: &str, url: &str) {
         .await
         .map(|r| r.body)
         .unwrap_or(Value::Null);
+        let killed_at = load_started.elapsed();
         crash(live);
         let upload_at_kill = format!(
             "upload {} {}/{UPLOAD_ROWS}",
@@ -733,7 +765,8 @@ async fn campaign(backend: &str, url: &str) {
         counts.rounds += 1;
         problems.extend(shared.problems.lock().unwrap().drain(..));
         println!(
-            "round {round}: killed after {kill_after:?} ({upload_at_kill}); {} orders so far, {cut} cut off",
+            "round {round}: killed after {:?} ({upload_at_kill}); {} orders so far, {cut} cut off",
+            killed_at,
             orders.len()
         );
     }

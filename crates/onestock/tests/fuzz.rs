@@ -293,7 +293,7 @@ fn mutate_bytes(rng: &mut Rng, data: &mut Vec<u8>) -> &'static str {
             insert(
                 data,
                 0,
-                *rng.pick::<&[u8]>(&[b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"]),
+                rng.pick::<&[u8]>(&[b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"]),
             );
             "byte order mark"
         }
@@ -848,6 +848,9 @@ fn mutate_book(rng: &mut Rng, book: &mut Book) -> &'static str {
 // ---------------------------------------------------------------------------------------
 // Cases.
 
+/// A corpus file: its name and bytes.
+type Seed = (String, Vec<u8>);
+
 struct Case {
     /// "upload" or "region".
     kind: &'static str,
@@ -1245,11 +1248,7 @@ fn random_cases(seed: u64, make: impl Fn(&mut Rng, usize) -> Case) -> Vec<Case> 
 }
 
 /// Runs the corpus, then random cases in slices until the count or the time is spent.
-fn fuzz_target(
-    target: &str,
-    kind: &'static str,
-    make: fn(&mut Rng, &[(String, Vec<u8>)], usize) -> Case,
-) {
+fn fuzz_target(target: &str, kind: &'static str, make: fn(&mut Rng, &[Seed], usize) -> Case) {
     let started = Instant::now();
     let seed = seed();
     let seeds = corpus(kind);
