@@ -1020,6 +1020,8 @@ fn fuzz_child_entry_point() {
             continue;
         }
         say(&format!("START {index}"));
+        // Marks where this case's words on stderr begin.
+        let _ = std::io::stderr().write_all(format!("CASE {index}\n").as_bytes());
         let base = CURRENT.load(Ordering::Relaxed);
         PEAK.store(base, Ordering::Relaxed);
         LIMIT.store(limit, Ordering::Relaxed);
@@ -1054,10 +1056,20 @@ fn failure_dir() -> PathBuf {
 fn known_defect(what: &str) -> &'static str {
     if what.contains("extreme-reference") || what.contains("cell reference") {
         " [issue 7 defect 1 or like it: the workbook reader sizes its grid from cell references]"
-    } else if what.contains("nul-") || what.contains("control character") {
+    } else if what.contains("\\u0000") {
         " [issue 7 defect 3: NUL in text]"
     } else {
         ""
+    }
+}
+
+/// What the child wrote to stderr while running case `i`.
+fn case_stderr(path: &Path, i: usize) -> String {
+    let all = std::fs::read_to_string(path).unwrap_or_default();
+    let marker = format!("CASE {i}\n");
+    match all.rfind(&marker) {
+        Some(at) => all[at + marker.len()..].to_owned(),
+        None => all,
     }
 }
 
@@ -1152,7 +1164,7 @@ fn run_cases(cases: &[Case], first: usize) -> Outcome {
                                 out.max_peak_case = cases[i].what.clone();
                             }
                             if tag == "PANIC" {
-                                let msg = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                                let msg = case_stderr(&stderr_path, i);
                                 let last = msg
                                     .lines()
                                     .rev()
@@ -1184,7 +1196,7 @@ fn run_cases(cases: &[Case], first: usize) -> Outcome {
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().expect("wait for the child");
                     if let Some(i) = started {
-                        let words = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                        let words = case_stderr(&stderr_path, i);
                         let last: Vec<&str> = words
                             .lines()
                             .filter(|l| !l.trim().is_empty() && !l.starts_with("running"))
@@ -1618,7 +1630,7 @@ async fn fuzz_json(backend: common::Backend) {
                         "{status} {} to {}{}",
                         &text[..text.len().min(300)],
                         repro(),
-                        known_defect(&what)
+                        known_defect(&format!("{what} {}", String::from_utf8_lossy(&body)))
                     ));
                 } else if status >= 400 {
                     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
