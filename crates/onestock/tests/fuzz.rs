@@ -432,18 +432,43 @@ fn crc32(data: &[u8]) -> u32 {
 /// A ZIP archive of stored entries. `declared`: the uncompressed size to declare for every
 /// entry instead of the true one (a lie the reader must not allocate from).
 fn zip_stored(entries: &[(String, Vec<u8>)], declared: Option<u32>) -> Vec<u8> {
+    let entries: Vec<ZipEntry> = entries
+        .iter()
+        .map(|(name, data)| ZipEntry {
+            name: name.clone(),
+            deflated: false,
+            crc: crc32(data),
+            size: declared.unwrap_or(data.len() as u32),
+            data: data.clone(),
+        })
+        .collect();
+    zip(&entries)
+}
+
+/// One entry of a ZIP archive: `data` as stored in the archive (deflated or not), with
+/// the CRC and size of what it unpacks to.
+struct ZipEntry {
+    name: String,
+    deflated: bool,
+    crc: u32,
+    size: u32,
+    data: Vec<u8>,
+}
+
+fn zip(entries: &[ZipEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut central = Vec::new();
-    for (name, data) in entries {
+    for e in entries {
+        let (name, data) = (&e.name, &e.data);
         let offset = out.len() as u32;
-        let crc = crc32(data);
+        let crc = e.crc;
         let size = data.len() as u32;
-        let usize_ = declared.unwrap_or(size);
+        let usize_ = e.size;
         let mut local = Vec::new();
         local.extend(0x0403_4b50u32.to_le_bytes());
         local.extend(20u16.to_le_bytes()); // version needed
         local.extend(0u16.to_le_bytes()); // flags
-        local.extend(0u16.to_le_bytes()); // stored
+        local.extend(if e.deflated { 8u16 } else { 0 }.to_le_bytes()); // method
         local.extend(0u16.to_le_bytes()); // time
         local.extend(0x5821u16.to_le_bytes()); // date
         local.extend(crc.to_le_bytes());
@@ -602,7 +627,7 @@ impl Book {
         x
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    fn parts(&self) -> Vec<(String, Vec<u8>)> {
         let mut types = String::from(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/><Default Extension=\"xml\" ContentType=\"application/xml\"/><Override PartName=\"/xl/workbook.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/>",
         );
@@ -649,8 +674,278 @@ impl Book {
             ("xl/_rels/workbook.xml.rels".into(), rels.into_bytes()),
         ];
         entries.extend(parts);
-        zip_stored(&entries, self.declared_size)
+        entries
     }
+
+    fn bytes(&self) -> Vec<u8> {
+        zip_stored(&self.parts(), self.declared_size)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Decompression bombs (issue 7, defect 2): a few MB in the file, hundreds of MiB unpacked.
+// Written with deflate's fixed Huffman codes: the first period of a repeated pattern as
+// literals, then matches of 258 bytes at the pattern's distance.
+
+struct Bits {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl Bits {
+    fn put(&mut self, value: u32, bits: u32) {
+        self.acc |= (value as u64) << self.n;
+        self.n += bits;
+        while self.n >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.n -= 8;
+        }
+    }
+    /// A Huffman code, most significant bit first.
+    fn code(&mut self, code: u32, len: u32) {
+        let mut r = 0;
+        for i in 0..len {
+            r |= ((code >> i) & 1) << (len - 1 - i);
+        }
+        self.put(r, len);
+    }
+    fn symbol(&mut self, v: u32) {
+        match v {
+            0..=143 => self.code(0x30 + v, 8),
+            144..=255 => self.code(0x190 + v - 144, 9),
+            256..=279 => self.code(v - 256, 7),
+            _ => self.code(0xC0 + v - 280, 8),
+        }
+    }
+    fn distance(&mut self, d: u32) {
+        const BASE: [u32; 30] = [
+            1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025,
+            1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+        ];
+        let c = (0..30).rev().find(|&i| BASE[i] <= d).unwrap();
+        let extra = if c < 4 { 0 } else { (c as u32 - 2) / 2 };
+        self.code(c as u32, 5);
+        self.put(d - BASE[c], extra);
+    }
+}
+
+fn gf2_times(mat: &[u32; 32], mut vec: u32) -> u32 {
+    let mut sum = 0;
+    let mut i = 0;
+    while vec != 0 {
+        if vec & 1 != 0 {
+            sum ^= mat[i];
+        }
+        vec >>= 1;
+        i += 1;
+    }
+    sum
+}
+
+fn gf2_square(square: &mut [u32; 32], mat: &[u32; 32]) {
+    for n in 0..32 {
+        square[n] = gf2_times(mat, mat[n]);
+    }
+}
+
+/// The CRC-32 of A followed by B from those of A and B (zlib's `crc32_combine`), so the
+/// CRC of hundreds of MiB of a repeated pattern takes no time.
+fn crc32_combine(mut crc1: u32, crc2: u32, mut len2: u64) -> u32 {
+    if len2 == 0 {
+        return crc1;
+    }
+    let mut even = [0u32; 32];
+    let mut odd = [0u32; 32];
+    odd[0] = 0xEDB8_8320;
+    let mut row = 1u32;
+    for o in odd.iter_mut().skip(1) {
+        *o = row;
+        row <<= 1;
+    }
+    gf2_square(&mut even, &odd);
+    gf2_square(&mut odd, &even);
+    loop {
+        gf2_square(&mut even, &odd);
+        if len2 & 1 != 0 {
+            crc1 = gf2_times(&even, crc1);
+        }
+        len2 >>= 1;
+        if len2 == 0 {
+            break;
+        }
+        gf2_square(&mut odd, &even);
+        if len2 & 1 != 0 {
+            crc1 = gf2_times(&odd, crc1);
+        }
+        len2 >>= 1;
+        if len2 == 0 {
+            break;
+        }
+    }
+    crc1 ^ crc2
+}
+
+/// The CRC-32 of `pattern` repeated `count` times.
+fn crc32_repeated(pattern: &[u8], mut count: usize) -> u32 {
+    let mut result = 0u32;
+    let mut block = crc32(pattern);
+    let mut len = pattern.len() as u64;
+    while count > 0 {
+        if count & 1 != 0 {
+            result = crc32_combine(result, block, len);
+        }
+        block = crc32_combine(block, block, len);
+        len *= 2;
+        count >>= 1;
+    }
+    result
+}
+
+/// `prefix`, then `pattern` repeated to `total` bytes, then `suffix`, deflated; with the
+/// CRC-32 and size of the whole.
+fn deflate_periodic(prefix: &[u8], pattern: &[u8], total: usize, suffix: &[u8]) -> ZipEntry {
+    let mut b = Bits {
+        out: Vec::new(),
+        acc: 0,
+        n: 0,
+    };
+    b.put(1, 1); // the last block
+    b.put(1, 2); // fixed Huffman codes
+    let whole = pattern.len();
+    let tail = &pattern[..total % whole];
+    let mut crc = crc32(prefix);
+    crc = crc32_combine(
+        crc,
+        crc32_repeated(pattern, total / whole),
+        (total - tail.len()) as u64,
+    );
+    crc = crc32_combine(crc, crc32(tail), tail.len() as u64);
+    crc = crc32_combine(crc, crc32(suffix), suffix.len() as u64);
+    for &c in prefix {
+        b.symbol(c as u32);
+    }
+    let first = pattern.len().min(total);
+    for &c in &pattern[..first] {
+        b.symbol(c as u32);
+    }
+    let mut left = total - first;
+    while left >= 258 {
+        b.symbol(285);
+        b.distance(pattern.len() as u32);
+        left -= 258;
+    }
+    let at = total - left;
+    for i in 0..left {
+        b.symbol(pattern[(at + i) % pattern.len()] as u32);
+    }
+    for &c in suffix {
+        b.symbol(c as u32);
+    }
+    b.symbol(256);
+    if b.n > 0 {
+        b.out.push(b.acc as u8);
+    }
+    ZipEntry {
+        name: String::new(),
+        deflated: true,
+        crc,
+        size: (prefix.len() + total + suffix.len()) as u32,
+        data: b.out,
+    }
+}
+
+const SST_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\">";
+const SHEET_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>";
+
+/// The bombs, each a workbook whose first row is `sku`, `quantity`.
+fn bombs() -> Vec<Case> {
+    const MIB: usize = 1 << 20;
+    let header = "<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>sku</t></is></c><c r=\"B1\" t=\"inlineStr\"><is><t>quantity</t></is></c></row>";
+    let sheet_end = "</sheetData></worksheet>";
+    let a2_shared = "<row r=\"2\"><c r=\"A2\" t=\"s\"><v>0</v></c><c r=\"B2\"><v>1</v></c></row>";
+    let list: Vec<(&str, &str, ZipEntry)> = vec![
+        (
+            "one shared string of 272 MiB",
+            "xl/sharedStrings.xml",
+            deflate_periodic(
+                format!("{SST_HEAD}<si><t>").as_bytes(),
+                b"a",
+                272 * MIB,
+                b"</t></si></sst>",
+            ),
+        ),
+        (
+            "12 million shared strings",
+            "xl/sharedStrings.xml",
+            deflate_periodic(
+                SST_HEAD.as_bytes(),
+                b"<si><t>a</t></si>",
+                17 * 12_000_000,
+                b"</sst>",
+            ),
+        ),
+        (
+            "a cell of 272 MiB",
+            "xl/worksheets/sheet1.xml",
+            deflate_periodic(
+                format!("{SHEET_HEAD}{header}<row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>")
+                    .as_bytes(),
+                b"x",
+                272 * MIB,
+                format!("</t></is></c></row>{sheet_end}").as_bytes(),
+            ),
+        ),
+        (
+            "272 MiB of whitespace in a sheet",
+            "xl/worksheets/sheet1.xml",
+            deflate_periodic(
+                format!("{SHEET_HEAD}{header}").as_bytes(),
+                b" ",
+                272 * MIB,
+                format!("{a2_shared}{sheet_end}").as_bytes(),
+            ),
+        ),
+    ];
+    list.into_iter()
+        .map(|(what, part, mut entry)| {
+            let mut book = Book::table(&[vec!["sku", "quantity"], vec!["MUG-1", "1"]]);
+            book.shared = vec![b"MUG-1".to_vec()];
+            let entries: Vec<ZipEntry> = book
+                .parts()
+                .into_iter()
+                .map(|(name, data)| {
+                    if name == part {
+                        entry.name = name;
+                        std::mem::replace(
+                            &mut entry,
+                            ZipEntry {
+                                name: String::new(),
+                                deflated: false,
+                                crc: 0,
+                                size: 0,
+                                data: Vec::new(),
+                            },
+                        )
+                    } else {
+                        ZipEntry {
+                            crc: crc32(&data),
+                            size: data.len() as u32,
+                            name,
+                            deflated: false,
+                            data,
+                        }
+                    }
+                })
+                .collect();
+            Case {
+                kind: "upload",
+                what: format!("decompression bomb: {what}"),
+                data: zip(&entries),
+            }
+        })
+        .collect()
 }
 
 fn basic_rows() -> Vec<Vec<&'static str>> {
@@ -1056,6 +1351,8 @@ fn failure_dir() -> PathBuf {
 fn known_defect(what: &str) -> &'static str {
     if what.contains("extreme-reference") || what.contains("cell reference") {
         " [issue 7 defect 1 or like it: the workbook reader sizes its grid from cell references]"
+    } else if what.contains("decompression bomb") {
+        " [issue 7 defect 2: workbook decompression without a bound]"
     } else if what.contains("\\u0000") {
         " [issue 7 defect 3: NUL in text]"
     } else {
@@ -1273,6 +1570,9 @@ fn fuzz_target(target: &str, kind: &'static str, make: fn(&mut Rng, &[Seed], usi
             data: data.clone(),
         })
         .collect();
+    if kind == "upload" {
+        cases.extend(bombs());
+    }
     let corpus_n = cases.len();
     let random = random_cases(seed, |rng, i| make(rng, &seeds, i));
     // The corpus first, then the random cases in slices, so the time bound can stop early.
