@@ -7,6 +7,7 @@
 
 pub mod parse;
 pub mod report;
+pub mod xlsx;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +28,18 @@ pub const UPLOAD_BYTES_MAX: u64 = 512 * 1024 * 1024;
 /// Rows applied per transaction: big enough to amortise the commit, small enough that
 /// orders queued behind it wait only milliseconds.
 pub const ROWS_PER_CHUNK: usize = 2000;
+
+/// Attempts at an upload that end without moving its checkpoint (an error, a panic, or
+/// the process dying while it runs) before the upload is given up as `FATAL`. Enough to
+/// ride out a restart or two during a file; few enough that a file that kills its worker
+/// cannot keep the seller's later uploads waiting, or the server restarting, for long.
+pub const UPLOAD_ATTEMPTS_MAX: u32 = 5;
+/// The setting that keeps an unfinished upload's attempts: `"{attempts} {checkpoint}"`.
+/// Written before each attempt starts, so a process that dies while processing still
+/// counts the attempt.
+fn attempts_setting(upload_id: &str) -> String {
+    format!("upload_attempts:{upload_id}")
+}
 
 /// Upload ids grow in the order uploads arrive, so uploads received at the same
 /// `created_at` (a coarse or stepped clock) are still applied in arrival order. Seeded
@@ -181,17 +194,23 @@ impl Uploads {
                     Vec::new()
                 });
             let mut idle = true;
+            // A seller whose upload failed in this pass: their later uploads wait, so
+            // that uploads of one seller are applied in the order they arrived (SPEC 5).
+            let mut held: Vec<onestock_core::types::SellerId> = Vec::new();
             for upload in pending {
                 // The file lies on the disk of the process that received it (or on an
                 // upload folder several processes share): another process's upload is
                 // left to that process.
-                if !std::path::Path::new(&upload.path).exists() {
+                if !std::path::Path::new(&upload.path).exists() || held.contains(&upload.seller_id)
+                {
                     continue;
                 }
                 idle = false;
                 let id = upload.upload_id.clone();
-                if let Err(e) = self.clone().process(upload).await {
+                let seller = upload.seller_id.clone();
+                if let Err(e) = self.clone().attempt(upload).await {
                     tracing::error!(upload_id = %id, error = %e, "upload processing failed; will retry");
+                    held.push(seller);
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
             }
@@ -202,6 +221,50 @@ impl Uploads {
                         .await;
             }
         }
+    }
+
+    /// One attempt at an upload: counted (durably) before it starts, and given up as
+    /// `FATAL` once [`UPLOAD_ATTEMPTS_MAX`] attempts in a row ended at the same checkpoint.
+    async fn attempt(self: Arc<Self>, upload: Upload) -> Result<(), AppError> {
+        let key = attempts_setting(&upload.upload_id);
+        let checkpoint = upload.checkpoint;
+        let db = self.service.database().clone();
+        let attempts = tokio::task::spawn_blocking(move || {
+            db.write(|tx| {
+                let before = tx.setting(&key)?;
+                let attempts = match before.as_deref().and_then(|v| v.split_once(' ')) {
+                    Some((n, at)) if at.parse::<i64>().ok() == Some(checkpoint) => {
+                        n.parse::<u32>().unwrap_or(0) + 1
+                    }
+                    _ => 1,
+                };
+                tx.set_setting(&key, &format!("{attempts} {checkpoint}"))?;
+                Ok(attempts)
+            })
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("upload attempt: {e}")))??;
+        if attempts > UPLOAD_ATTEMPTS_MAX {
+            let applied = if checkpoint > 0 {
+                format!("records 1 to {checkpoint} were applied; ")
+            } else {
+                "no record was applied; ".to_owned()
+            };
+            tracing::error!(upload_id = %upload.upload_id, attempts, "upload given up");
+            let _ = std::fs::remove_file(&upload.path);
+            return self
+                .service
+                .execute(Command::FailUpload {
+                    upload_id: upload.upload_id.clone(),
+                    error: format!(
+                        "processing stopped {UPLOAD_ATTEMPTS_MAX} times at record {} without getting further, so the upload was given up ({applied}the file may be damaged); check the file, or save it as tab-separated text, and upload it again",
+                        checkpoint + 1
+                    ),
+                })
+                .await
+                .map(|_| ());
+        }
+        self.process(upload).await
     }
 
     /// Applies the upload's rows after its checkpoint, chunk by chunk.
