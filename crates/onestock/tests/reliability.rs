@@ -1,4 +1,4 @@
-//! Issue 7's upload defects through the real server, on SQLite and PostgreSQL: hostile
+//! Issue 7's defects of input through the real server, on SQLite and PostgreSQL: hostile
 //! workbooks end `FATAL` with the bound they passed (or are read as the little they
 //! hold) and never take the server down; a failing upload never holds up the seller's
 //! later ones; a queue entry that keeps failing is given up; and surprises in a file's
@@ -273,5 +273,63 @@ backend_tests! {
         let r = s.get(&format!("/v1/uploads/{id}/report")).await;
         // Record 1 is EN-1 (no listing in US, no product named), not the attribute row.
         assert!(r.text.contains("1\tEN-1\tINVALID_REQUEST"), "{}", r.text);
+    }
+
+    // Defect 3: a NUL in text or an address was a 500 on PostgreSQL. Now both databases
+    // answer INVALID_REQUEST naming the field, and store nothing.
+    fn control_characters_are_refused_by_name(app) {
+        let op = app.operator();
+        let r = op.post("/v1/sellers", json!({"name": "Bad\u{0}Name"})).await;
+        r.expect(400, "INVALID_REQUEST");
+        assert_eq!(r.body["error"]["field"], "name", "{}", r.text);
+        let s = app.new_seller("Nul").await;
+        for field in ["title", "brand", "description"] {
+            let mut body = common::product_body("US", "HOME", "Steel Bottle", "Acme", "en", &[]);
+            body[field] = json!("Steel\u{0}Bottle");
+            let r = s.post("/v1/catalog/items", body).await;
+            r.expect(400, "INVALID_REQUEST");
+            assert_eq!(r.body["error"]["field"], field, "{}", r.text);
+        }
+        let r = op
+            .post("/v1/stores/US/orders", json!({"order_id": "o\u{0}1", "lines": [{"seller_id": s.seller_id, "sku": "A", "quantity": 1}]}))
+            .await;
+        r.expect(400, "INVALID_REQUEST");
+        assert_eq!(r.body["error"]["field"], "order_id", "{}", r.text);
+        let r = op
+            .post("/v1/stores/US/orders", json!({"order_id": "o2", "lines": [{"seller_id": "sel\u{0}", "sku": "A", "quantity": 1}]}))
+            .await;
+        r.expect(400, "INVALID_REQUEST");
+        assert_eq!(r.body["error"]["field"], "lines[0].seller_id", "{}", r.text);
+        op.post("/v1/stores/US/orders/%00/cancel", json!({})).await.expect(400, "INVALID_REQUEST");
+        s.get("/v1/uploads/%00").await.expect(400, "INVALID_REQUEST");
+        s.get("/v1/uploads/%00/report").await.expect(400, "INVALID_REQUEST");
+        s.get("/v1/catalog/search?store=US&identifier=%00").await.expect(400, "INVALID_REQUEST");
+        s.get("/v1/listings/A%01B").await.expect(400, "INVALID_REQUEST");
+        // Tabs and line ends are text, not control: a description may hold them.
+        let mut body = common::product_body("US", "HOME", "Steel Bottle Two", "Acme", "en", &[]);
+        body["description"] = json!("Line one.\nLine two,\tindented.");
+        s.post("/v1/catalog/items", body).await.ok(201);
+        app.assert_healthy().await;
+    }
+
+    // Defect 5: at the quantity cap, a cancel returns what fits and the ledger records
+    // what was returned, so its deltas add up to the quantity (R20).
+    fn ledger_sums_to_the_quantity_at_the_cap(app) {
+        let s = app.new_seller("Cap").await;
+        let asin = s.product("US", "Cap Bottle", "Acme", "en", &[]).await;
+        s.list("CAP-1", "US", json!({"asin": asin, "price": common::usd("5.00"), "quantity": 1_000_000_000}))
+            .await
+            .ok(201);
+        app.order("US", "cap-o1", &[(&s, "CAP-1", 1)]).await.ok(201);
+        s.change("CAP-1", "US", json!({"quantity_delta": 1})).await.ok(200);
+        app.cancel("US", "cap-o1").await.ok(200);
+        let q = s.quantity("CAP-1", "US").await;
+        assert_eq!(q, 1_000_000_000);
+        let ledger = s.ledger("CAP-1").await;
+        let sum: i64 = ledger.iter().map(|e| e["delta"].as_i64().unwrap()).sum();
+        assert_eq!(sum, q, "ledger deltas add up to the quantity: {ledger:?}");
+        let cancel = ledger.iter().find(|e| e["reason"] == "cancel").expect("a cancel entry");
+        assert_eq!(cancel["delta"], json!(0), "{cancel}");
+        assert_eq!(cancel["quantity_after"], json!(1_000_000_000), "{cancel}");
     }
 }
