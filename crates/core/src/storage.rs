@@ -127,4 +127,22 @@ pub trait Tx {
     fn append_report(&mut self, upload_id: &str, lines: &[ReportLine]) -> StoreResult<()>;
     /// The report lines, by record number, in the order they were appended.
     fn report(&mut self, upload_id: &str) -> StoreResult<Vec<ReportLine>>;
+    /// At most `limit` report lines in the order of [`Tx::report`], after the line whose
+    /// cursor is `after` (from the start when `None`); each comes with its cursor. Lets a
+    /// report of millions of lines be sent a page at a time.
+    fn report_page(
+        &mut self,
+        upload_id: &str,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<((i64, i64), ReportLine)>> {
+        Ok(self
+            .report(upload_id)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| ((l.record, i as i64), l))
+            .filter(|(c, _)| after.is_none_or(|a| *c > a))
+            .take(limit)
+            .collect())
+    }
 }

@@ -332,4 +332,27 @@ backend_tests! {
         assert_eq!(cancel["delta"], json!(0), "{cancel}");
         assert_eq!(cancel["quantity_after"], json!(1_000_000_000), "{cancel}");
     }
+
+    // Defect 6: the report was built whole in memory. It is now streamed a page at a
+    // time: a report of many pages comes whole and in record order.
+    fn a_large_report_streams_whole_and_in_order(app) {
+        let s = app.new_seller("Report").await;
+        let rows = 12_345;
+        let mut text = String::from("sku\tquantity\n");
+        for i in 1..=rows {
+            text.push_str(&format!("NO-{i:05}\t1\n"));
+        }
+        let id = post_upload(&s, "US", text.into_bytes()).await;
+        let b = wait_upload(&s, &id).await;
+        assert_eq!(b["records_failed"], json!(rows), "{b}");
+        let r = s.get(&format!("/v1/uploads/{id}/report")).await;
+        assert_eq!(r.status, 200);
+        let lines: Vec<&str> = r.text.lines().skip(5).collect();
+        assert_eq!(lines.len(), rows as usize, "one line a failed record");
+        for (i, line) in lines.iter().enumerate() {
+            let want = format!("{}\tNO-{:05}\tINVALID_REQUEST\tError\t", i + 1, i + 1);
+            assert!(line.starts_with(&want), "line {i}: {line}");
+        }
+        assert!(r.text.starts_with(&format!("Feed Processing Summary:\n\tNumber of records processed\t\t{rows}\n")));
+    }
 }

@@ -65,6 +65,6 @@ pub async fn report(
     Seller(seller): Seller,
     PathParams(upload_id): PathParams<String>,
 ) -> ApiResult<Response> {
-    let text = state.uploads.report(&seller, &upload_id).await?;
-    Ok(([(CONTENT_TYPE, REPORT_CONTENT_TYPE)], text).into_response())
+    let body = state.uploads.report_body(&seller, &upload_id).await?;
+    Ok(([(CONTENT_TYPE, REPORT_CONTENT_TYPE)], body).into_response())
 }

@@ -157,30 +157,71 @@ impl Uploads {
         }
     }
 
-    /// The processing report in the marketplace's layout.
+    /// The processing report in the marketplace's layout, as a body streamed a page of
+    /// [`REPORT_PAGE_LINES`] lines at a time: a report of millions of lines never sits in
+    /// memory whole, and a client that reads slowly only holds back its own stream.
+    pub async fn report_body(&self, seller: &SellerId, upload_id: &str) -> Result<Body, AppError> {
+        let upload = self.get(seller, upload_id).await?;
+        let id = upload.upload_id.clone();
+        let first = self
+            .service
+            .read(move |tx, _| tx.report_page(&id, None, REPORT_PAGE_LINES))
+            .await?;
+        if first.len() < REPORT_PAGE_LINES {
+            let lines: Vec<ReportLine> = first.into_iter().map(|(_, l)| l).collect();
+            return Ok(Body::from(report_text(&upload, &lines)));
+        }
+        let (send, recv) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+        let service = self.service.clone();
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let _ = report::write_report(
+                &mut head,
+                upload.records_processed,
+                upload.records_successful,
+                first.iter().map(|(_, l)| l),
+            );
+            let mut after = first.last().map(|(c, _)| *c);
+            if send.send(Ok(head)).await.is_err() {
+                return;
+            }
+            while let Some(cursor) = after {
+                let id = upload.upload_id.clone();
+                let page = service
+                    .read(move |tx, _| tx.report_page(&id, Some(cursor), REPORT_PAGE_LINES))
+                    .await;
+                let chunk = match page {
+                    Ok(page) => {
+                        after = (page.len() == REPORT_PAGE_LINES)
+                            .then(|| page.last().map(|(c, _)| *c))
+                            .flatten();
+                        let mut buf = Vec::with_capacity(page.len() * 80);
+                        let _ = report::write_lines(&mut buf, page.iter().map(|(_, l)| l));
+                        Ok(buf)
+                    }
+                    Err(e) => {
+                        after = None;
+                        tracing::error!(error = %e, "read a report page");
+                        Err(std::io::Error::other(
+                            "the report could not be read to its end",
+                        ))
+                    }
+                };
+                if send.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Body::from_stream(tokio_stream_of(recv)))
+    }
+
+    /// The processing report in the marketplace's layout, whole (for small reports and
+    /// pages that show a part of it; the API streams with [`Uploads::report_body`]).
     pub async fn report(&self, seller: &SellerId, upload_id: &str) -> Result<String, AppError> {
         let upload = self.get(seller, upload_id).await?;
         let id = upload.upload_id.clone();
         let lines = self.service.read(move |tx, _| tx.report(&id)).await?;
-        let mut text =
-            report::format_report(upload.records_processed, upload.records_successful, &lines);
-        if let Some(e) = &upload.error
-            && upload.status == UploadStatus::Fatal
-            && lines.is_empty()
-        {
-            text = report::format_report(
-                0,
-                0,
-                &[ReportLine {
-                    record: 0,
-                    sku: String::new(),
-                    code: ErrorCode::InvalidRequest.as_str().into(),
-                    kind: ReportKind::Error,
-                    message: e.clone(),
-                }],
-            );
-        }
-        Ok(text)
+        Ok(report_text(&upload, &lines))
     }
 
     async fn run(self: Arc<Self>) {
@@ -360,4 +401,35 @@ fn to_record(raw: parse::RawRow) -> UploadRecord {
         sku,
         row,
     }
+}
+
+/// Report lines read from storage at a time when a report is streamed: about 400 KiB of
+/// text, few enough reads for a million lines.
+pub const REPORT_PAGE_LINES: usize = 5_000;
+
+/// A whole report, with the FATAL reason as its record-0 line when no line was written.
+fn report_text(upload: &Upload, lines: &[ReportLine]) -> String {
+    if let Some(e) = &upload.error
+        && upload.status == UploadStatus::Fatal
+        && lines.is_empty()
+    {
+        return report::format_report(
+            0,
+            0,
+            &[ReportLine {
+                record: 0,
+                sku: String::new(),
+                code: ErrorCode::InvalidRequest.as_str().into(),
+                kind: ReportKind::Error,
+                message: e.clone(),
+            }],
+        );
+    }
+    report::format_report(upload.records_processed, upload.records_successful, lines)
+}
+
+fn tokio_stream_of(
+    mut recv: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| recv.poll_recv(cx))
 }

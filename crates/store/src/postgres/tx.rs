@@ -1363,4 +1363,34 @@ impl Tx for PgTx<'_> {
             })
             .collect()
     }
+
+    fn report_page(
+        &mut self,
+        upload_id: &str,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<((i64, i64), ReportLine)>> {
+        let (record, n) = after.unwrap_or((i64::MIN, i64::MIN));
+        let rows = self.conn.query(
+            "SELECT record, n, sku, code, kind, message FROM upload_report
+             WHERE upload_id = $1 AND (record, n) > ($2, $3)
+             ORDER BY record, n LIMIT $4",
+            &[&upload_id, &record, &n, &(limit as i64)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let record: i64 = col(r, 0)?;
+                Ok((
+                    (record, col(r, 1)?),
+                    ReportLine {
+                        record,
+                        sku: col(r, 2)?,
+                        code: col(r, 3)?,
+                        kind: codec::report_kind(col(r, 4)?)?,
+                        message: col(r, 5)?,
+                    },
+                ))
+            })
+            .collect()
+    }
 }

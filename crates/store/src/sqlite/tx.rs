@@ -1154,4 +1154,40 @@ impl Tx for SqliteTx<'_> {
         }
         Ok(out)
     }
+
+    fn report_page(
+        &mut self,
+        upload_id: &str,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<((i64, i64), ReportLine)>> {
+        let (record, n) = after.unwrap_or((i64::MIN, i64::MIN));
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT record, n, sku, code, kind, message FROM upload_report
+                 WHERE upload_id = ?1 AND (record > ?2 OR (record = ?2 AND n > ?3))
+                 ORDER BY record, n LIMIT ?4",
+            )
+            .map_err(db_err)?;
+        let mut rows = st
+            .query(rusqlite::params![upload_id, record, n, limit as i64])
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let kind_raw: String = row.get(4).map_err(db_err)?;
+            let record: i64 = row.get(0).map_err(db_err)?;
+            out.push((
+                (record, row.get(1).map_err(db_err)?),
+                ReportLine {
+                    record,
+                    sku: row.get(2).map_err(db_err)?,
+                    code: row.get(3).map_err(db_err)?,
+                    kind: codec::report_kind(&kind_raw)?,
+                    message: row.get(5).map_err(db_err)?,
+                },
+            ));
+        }
+        Ok(out)
+    }
 }

@@ -1,0 +1,3 @@
+-- Report pages in report order (record, then order of appending), so that a large
+-- report is read a page at a time instead of sorted whole for every page.
+CREATE INDEX upload_report_order ON upload_report (upload_id, record, n);
