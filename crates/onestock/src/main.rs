@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use onestock::server::{ServerConfig, build, serve};
+use onestock::server::{ConnectionLimits, ServerConfig, build, serve_with};
 use onestock_core::clock::SystemClock;
 use onestock_core::region::Region;
 
@@ -53,6 +53,10 @@ enum Cmd {
         /// limit).
         #[arg(long, env = "ONESTOCK_RATE_LIMIT", default_value_t = onestock::server::RATE_LIMIT_DEFAULT)]
         rate_limit: u32,
+        /// Connections served at once; more are refused with 503. Default: 10,000, or
+        /// less where the open-file limit (`ulimit -n`) is lower.
+        #[arg(long, env = "ONESTOCK_MAX_CONNECTIONS")]
+        max_connections: Option<usize>,
     },
     /// Apply the database migrations and exit (serve also applies them).
     Migrate {
@@ -115,6 +119,51 @@ fn load_region(path: Option<&Path>) -> anyhow::Result<Region> {
     }
 }
 
+/// After HTTP has stopped, how long the writer may take to finish the commands queued:
+/// with `onestock::server::SHUTDOWN_DEADLINE` (8 s) this keeps a stop under 10 s.
+const WRITER_DRAIN_MAX: Duration = Duration::from_millis(1500);
+
+/// Connections the kernel completes and holds until they are accepted. The standard
+/// library's 128 fills in a burst of connections (or while accepts pause on EMFILE),
+/// after which clients wait seconds in SYN retries; the kernel caps it at `somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Completes on SIGTERM (what `kill`, systemd and container runtimes send) or SIGINT
+/// (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -143,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             upload_dir,
             operator_token,
             rate_limit,
+            max_connections,
         } => {
             let region = load_region(region.as_deref())?;
             let url = database_url(url);
@@ -158,18 +208,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(token) = &app.generated_operator_token {
                 println!("Operator token (shown once, stored hashed): {token}");
             }
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("listen on {listen}"))?;
+            let listener = bind(listen).with_context(|| format!("listen on {listen}"))?;
             let base = format!("http://{}", listener.local_addr()?);
             if demo {
                 onestock::demo::seed(&app.state.service, &base).await?;
             }
             println!("onestock serving on {base} (database {url})");
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
+            let service = app.state.service.clone();
+            let stop_asked = Arc::new(std::sync::OnceLock::new());
+            let asked = stop_asked.clone();
+            let shutdown = async move {
+                stop_signal().await;
+                let _ = asked.set(std::time::Instant::now());
             };
-            serve(listener, app.state, shutdown).await
+            let mut limits = ConnectionLimits::default();
+            if let Some(n) = max_connections {
+                limits.max_connections = n.max(1);
+            }
+            serve_with(listener, app.state, shutdown, limits).await?;
+            // Every connection is closed: the commands they queued are in the writer.
+            if !service.drain_writer(WRITER_DRAIN_MAX).await {
+                tracing::warn!("the writer had not caught up when the stop deadline came");
+            }
+            let elapsed = stop_asked
+                .get()
+                .map(|t| t.elapsed().as_millis())
+                .unwrap_or(0);
+            println!("onestock stopped in {elapsed} ms");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            // Exit now rather than wait for the upload worker's blocking task to finish
+            // its file: its current chunk commits or rolls back whole, and the next start
+            // resumes after the checkpoint.
+            std::process::exit(0)
         }
         Cmd::Migrate { database_url: url } => {
             let url = database_url(url);

@@ -8,8 +8,9 @@
 //! check). On PostgreSQL each process has its own writer; row locks order the processes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use onestock_core::clock::Clock;
 use onestock_core::error::{DomainError, ErrorCode};
@@ -82,6 +83,11 @@ pub struct Service {
     operator_token_sha256: String,
     seller_tokens: RwLock<HashMap<String, SellerId>>,
     stats: Arc<RwLock<WriterStats>>,
+    /// Commands handed to the writer so far; with `stats.commands`, tells when the
+    /// writer has caught up (`drain_writer`).
+    submitted: AtomicU64,
+    /// True once the server stops: long polls answer at once.
+    stopping: watch::Sender<bool>,
 }
 
 /// SHA-256 of a token, hex. Tokens carry 256 random bits, so a fast hash is enough
@@ -123,6 +129,8 @@ impl Service {
             operator_token_sha256,
             seller_tokens: RwLock::new(HashMap::new()),
             stats: stats.clone(),
+            submitted: AtomicU64::new(0),
+            stopping: watch::channel(false).0,
         });
         std::thread::Builder::new()
             .name("onestock-writer".into())
@@ -150,6 +158,7 @@ impl Service {
     /// Runs a command through the writer and waits for its durable answer.
     pub async fn execute(&self, cmd: Command) -> Result<Outcome, AppError> {
         let (reply, answer) = oneshot::channel();
+        self.submitted.fetch_add(1, Ordering::AcqRel);
         self.queue
             .send(Job { cmd, reply })
             .await
@@ -182,6 +191,33 @@ impl Service {
         .await
         .map_err(|e| AppError::Internal(format!("reader task failed: {e}")))?
         .map_err(AppError::from)
+    }
+
+    /// The server is stopping: waits (long polls) end now.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Becomes true when the server stops (`begin_shutdown`).
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Waits, at most `max`, until the writer has run every command queued before this
+    /// call (answered or not: a caller may have gone away). For a stop: what was
+    /// accepted is written before the process exits.
+    pub async fn drain_writer(&self, max: Duration) -> bool {
+        let target = self.submitted.load(Ordering::Acquire);
+        let deadline = Instant::now() + max;
+        loop {
+            if self.writer_stats().commands >= target {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// A receiver that changes after every commit that may carry new events.

@@ -78,6 +78,8 @@ pub async fn list(
     // Subscribed before the first read, so a commit between the read and the wait
     // still wakes us.
     let mut changes = state.service.event_changes();
+    // A stopping server answers waits at once, so the stop does not wait for them.
+    let mut stopping = state.service.stopping();
     loop {
         let s = seller.clone();
         let (events, last_seq): (Vec<Event>, i64) = state
@@ -92,7 +94,7 @@ pub async fn list(
             })
             .await?;
         let now = Instant::now();
-        if !events.is_empty() || now >= deadline {
+        if !events.is_empty() || now >= deadline || *stopping.borrow() {
             return Ok(Json(json!({
                 "events": events.iter().map(render::event).collect::<Vec<_>>(),
                 "last_seq": last_seq,
@@ -107,6 +109,7 @@ pub async fn list(
                 }
             }
             _ = tokio::time::sleep_until(until) => {}
+            _ = async { let _ = stopping.wait_for(|s| *s).await; } => {}
         }
     }
 }

@@ -1,12 +1,15 @@
 //! Upload files (seller): the file is the raw request body, streamed to disk by the
-//! upload module under its own size limit (not the 1 MiB JSON limit).
+//! upload module under its own size limit (not the 1 MiB JSON limit) and the seller's
+//! queue quota. A declared `Content-Length` above the limit is refused before any byte
+//! of the body is read.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use onestock_core::error::ErrorCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,6 +18,7 @@ use super::extract::{PathParams, QueryParams, Seller};
 use super::input;
 use super::render;
 use crate::server::AppState;
+use crate::upload::{UPLOAD_BYTES_MAX, UPLOAD_QUEUE_RETRY_AFTER_SECONDS};
 
 /// The report's media type (SPEC section 5: tab-separated text).
 const REPORT_CONTENT_TYPE: &str = "text/tab-separated-values; charset=utf-8";
@@ -29,8 +33,40 @@ pub async fn create(
     State(state): State<AppState>,
     Seller(seller): Seller,
     QueryParams(q): QueryParams<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match receive(state, seller, q, &headers, body).await {
+        Ok(answer) => answer.into_response(),
+        Err(e) => {
+            let rate_limited = e.code() == ErrorCode::RateLimited;
+            let mut response = e.into_response();
+            if rate_limited {
+                response.headers_mut().insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(UPLOAD_QUEUE_RETRY_AFTER_SECONDS),
+                );
+            }
+            response
+        }
+    }
+}
+
+async fn receive(
+    state: AppState,
+    seller: onestock_core::types::SellerId,
+    q: UploadQuery,
+    headers: &HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    // Before the body: a declared size above the limit is refused without reading it.
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > UPLOAD_BYTES_MAX) {
+        return Err(crate::upload::too_large().into());
+    }
     let raw = q.store.ok_or_else(|| {
         ApiError::invalid(
             "store",

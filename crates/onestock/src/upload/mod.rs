@@ -6,19 +6,23 @@
 //! after the checkpoint, so no row is applied twice or lost.
 
 pub mod parse;
+mod receive;
 pub mod report;
 pub mod xlsx;
+
+pub use receive::{
+    UPLOAD_BYTES_QUEUED_PER_SELLER_MAX, UPLOAD_QUEUE_RETRY_AFTER_SECONDS,
+    UPLOADS_QUEUED_PER_SELLER_MAX, too_large,
+};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
-use futures_util::StreamExt;
 use onestock_core::error::{DomainError, ErrorCode};
 use onestock_core::model::{ReportKind, ReportLine, Upload, UploadStatus};
-use onestock_core::rules::{Command, Outcome, UploadRecord};
+use onestock_core::rules::{Command, UploadRecord};
 use onestock_core::types::{SellerId, StoreCode};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
 use crate::service::{AppError, Service};
@@ -83,68 +87,15 @@ impl Uploads {
         Ok(uploads)
     }
 
-    /// Writes the body to disk as it arrives and queues it (`IN_QUEUE`).
+    /// Writes the body to disk as it arrives and queues it (`IN_QUEUE`), under the file
+    /// limit and the seller's queue quota (`receive.rs`).
     pub async fn receive(
         &self,
         seller: SellerId,
         store: StoreCode,
         body: Body,
     ) -> Result<Upload, AppError> {
-        let upload_id = next_upload_id();
-        let path = self.dir.join(format!("{upload_id}.dat"));
-        let write = async {
-            let mut file = tokio::fs::File::create(&path).await?;
-            let mut stream = body.into_data_stream();
-            let mut size: u64 = 0;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(std::io::Error::other)?;
-                size += chunk.len() as u64;
-                if size > UPLOAD_BYTES_MAX {
-                    return Ok::<bool, std::io::Error>(false);
-                }
-                file.write_all(&chunk).await?;
-            }
-            file.sync_all().await?;
-            Ok(true)
-        };
-        match write.await {
-            Ok(true) => {}
-            Ok(false) => {
-                let _ = tokio::fs::remove_file(&path).await;
-                return Err(DomainError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!(
-                        "An upload file is at most {} MiB; split the file by rows.",
-                        UPLOAD_BYTES_MAX / (1024 * 1024)
-                    ),
-                )
-                .into());
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&path).await;
-                return Err(AppError::Internal(format!("write upload file: {e}")));
-            }
-        }
-        let upload = Upload {
-            upload_id,
-            seller_id: seller,
-            store,
-            status: UploadStatus::InQueue,
-            path: path.to_string_lossy().into_owned(),
-            records_processed: 0,
-            records_successful: 0,
-            records_failed: 0,
-            checkpoint: 0,
-            error: None,
-            created_at: self.service.now(),
-        };
-        match self.service.execute(Command::CreateUpload(upload)).await? {
-            Outcome::Upload(u) => {
-                self.wake.notify_one();
-                Ok(u)
-            }
-            _ => Err(AppError::Internal("unexpected outcome".into())),
-        }
+        receive::receive(self, seller, store, body).await
     }
 
     /// The seller's upload (`NOT_FOUND` for another seller's, as for a missing one).
