@@ -122,6 +122,15 @@ pub trait Tx {
     /// Overwrites status, counts, checkpoint and error.
     fn update_upload(&mut self, upload: &Upload) -> StoreResult<()>;
     fn upload(&mut self, upload_id: &str) -> StoreResult<Option<Upload>>;
+    /// The seller's uploads (of one store, or all), newest first, those older than
+    /// `before` (an upload id) when given, at most `limit`.
+    fn uploads_of_seller(
+        &mut self,
+        seller: &SellerId,
+        store: Option<&StoreCode>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Upload>>;
     /// Uploads `IN_QUEUE` or `IN_PROGRESS`, oldest first, of every seller.
     fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>>;
     fn append_report(&mut self, upload_id: &str, lines: &[ReportLine]) -> StoreResult<()>;

@@ -214,11 +214,12 @@ backend_tests! {
     fn an_upload_that_keeps_failing_is_given_up(app) {
         let s = app.new_seller("Poison").await;
         // A first, long upload keeps the worker busy while the second waits in the queue.
+        let busy = app.new_seller("Busy").await;
         let mut long = String::from("sku\tprice\tquantity\n");
-        for i in 0..20_000 {
+        for i in 0..200_000 {
             long.push_str(&format!("LONG-{i}\t\t1\n"));
         }
-        let first = post_upload(&s, "US", long.into_bytes()).await;
+        let first = post_upload(&busy, "US", long.into_bytes()).await;
         let poison = post_upload(&s, "US", b"sku\tquantity\nP-1\t1\n".to_vec()).await;
         let after = post_upload(&s, "US", b"sku\tquantity\nA-1\t1\n".to_vec()).await;
         // As if earlier processes had died on it UPLOAD_ATTEMPTS_MAX times.
@@ -231,7 +232,7 @@ backend_tests! {
         })
         .await
         .unwrap();
-        let b = wait_upload(&s, &first).await;
+        let b = wait_upload(&busy, &first).await;
         assert_eq!(b["status"], "DONE", "{b}");
         expect_fatal(&wait_upload(&s, &poison).await, "given up");
         let b = wait_upload(&s, &after).await;
@@ -354,5 +355,32 @@ backend_tests! {
             assert!(line.starts_with(&want), "line {i}: {line}");
         }
         assert!(r.text.starts_with(&format!("Feed Processing Summary:\n\tNumber of records processed\t\t{rows}\n")));
+    }
+
+    // SPEC 4.1: GET /v1/uploads, newest first, in pages, one seller's only.
+    fn uploads_are_listed_newest_first_in_pages(app) {
+        let s = app.new_seller("Lister").await;
+        let other = app.new_seller("Other").await;
+        let mut ids = Vec::new();
+        for store in ["US", "CA", "US"] {
+            let id = post_upload(&s, store, b"sku\tquantity\nL-1\t1\n".to_vec()).await;
+            wait_upload(&s, &id).await;
+            ids.push(id);
+        }
+        let r = s.get("/v1/uploads?limit=2").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let got: Vec<&str> = r.body["items"].as_array().unwrap().iter().map(|u| u["upload_id"].as_str().unwrap()).collect();
+        assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+        let cursor = r.body["next_cursor"].as_str().expect("a next page").to_owned();
+        let r = s.get(&format!("/v1/uploads?limit=2&cursor={cursor}")).await;
+        assert_eq!(r.body["items"][0]["upload_id"], json!(ids[0]), "{}", r.text);
+        assert_eq!(r.body["next_cursor"], Value::Null);
+        let r = s.get("/v1/uploads?store=ca").await;
+        assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.text);
+        assert_eq!(r.body["items"][0]["store"], "CA");
+        let r = other.get("/v1/uploads").await;
+        assert_eq!(r.body["items"], json!([]), "R22: {}", r.text);
+        s.get("/v1/uploads?limit=0").await.expect(400, "INVALID_REQUEST");
+        s.get("/v1/uploads?store=XX").await.expect(400, "UNKNOWN_STORE");
     }
 }

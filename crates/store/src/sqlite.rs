@@ -33,7 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (
         2,
-        include_str!("../migrations/sqlite/0002_report_order.sql"),
+        include_str!("../migrations/sqlite/0002_report_and_uploads.sql"),
     ),
 ];
 

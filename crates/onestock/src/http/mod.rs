@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/stores/{store}/orders/{order_id}/cancel",
             post(operator::cancel_order),
         )
-        .route("/v1/uploads", post(uploads::create))
+        .route("/v1/uploads", post(uploads::create).get(uploads::list))
         .route("/v1/uploads/{upload_id}", get(uploads::get))
         .route("/v1/uploads/{upload_id}/report", get(uploads::report))
         .route("/v1/events", get(events::list))

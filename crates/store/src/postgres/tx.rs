@@ -1314,6 +1314,26 @@ impl Tx for PgTx<'_> {
             .transpose()
     }
 
+    fn uploads_of_seller(
+        &mut self,
+        seller: &SellerId,
+        store: Option<&StoreCode>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Upload>> {
+        const SQL: &str = concat!(
+            upload_select!(),
+            "WHERE seller_id = $1 AND ($2::text IS NULL OR store = $2) AND ($3::text IS NULL OR upload_id < $3)
+             ORDER BY upload_id DESC LIMIT $4"
+        );
+        let store = store.map(|s| s.as_str());
+        self.conn
+            .query(SQL, &[&seller.0, &store, &before, &(limit as i64)])?
+            .iter()
+            .map(upload_of)
+            .collect()
+    }
+
     fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>> {
         const SQL: &str = concat!(
             upload_select!(),

@@ -1087,6 +1087,34 @@ impl Tx for SqliteTx<'_> {
         }
     }
 
+    fn uploads_of_seller(
+        &mut self,
+        seller: &SellerId,
+        store: Option<&StoreCode>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Upload>> {
+        let sql = format!(
+            "SELECT {UPLOAD_COLUMNS} FROM upload
+             WHERE seller_id = ?1 AND (?2 IS NULL OR store = ?2) AND (?3 IS NULL OR upload_id < ?3)
+             ORDER BY upload_id DESC LIMIT ?4"
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let mut rows = st
+            .query(rusqlite::params![
+                seller.0,
+                store.map(|s| s.as_str()),
+                before,
+                limit as i64
+            ])
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            out.push(read_upload(row)?);
+        }
+        Ok(out)
+    }
+
     fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>> {
         let sql = format!(
             "SELECT {UPLOAD_COLUMNS} FROM upload WHERE status IN ('IN_QUEUE', 'IN_PROGRESS')
