@@ -18,7 +18,8 @@ use crate::model::{
 use crate::region::{Region, Store};
 use crate::storage::{StoreResult, Tx};
 use crate::types::{
-    Asin, Condition, Fulfillment, QUANTITY_MAX, SellerId, ShareMode, Sku, StoreCode, check_quantity,
+    Asin, Condition, Fulfillment, QUANTITY_MAX, SellerId, ShareMode, Sku, StoreCode,
+    check_quantity, check_text,
 };
 
 /// Lines an order may have (SPEC 4.1).
@@ -302,6 +303,7 @@ macro_rules! check {
 
 fn create_seller(tx: &mut dyn Tx, ctx: Ctx<'_>, name: &str, token_sha256: &str) -> Decision {
     let name = name.trim();
+    check!(check_text("name", name));
     if name.is_empty() || name.chars().count() > 200 {
         return Ok(Err(DomainError::invalid(
             "name",
@@ -326,6 +328,9 @@ fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> Decision {
     let title = p.title.trim();
     let brand = p.brand.trim();
     let product_type = p.product_type.trim().to_ascii_uppercase();
+    check!(check_text("title", title));
+    check!(check_text("brand", brand));
+    check!(check_text("description", &p.description));
     if title.is_empty() || title.chars().count() > 500 {
         return Ok(Err(DomainError::invalid(
             "title",
@@ -1189,6 +1194,10 @@ fn place_order(
         )));
     }
     for (i, line) in lines.iter().enumerate() {
+        check!(check_text(
+            &format!("lines[{i}].seller_id"),
+            &line.seller_id.0
+        ));
         if line.quantity < 1 || line.quantity > QUANTITY_MAX {
             return Ok(Err(DomainError::new(
                 ErrorCode::InvalidQuantity,
@@ -1345,6 +1354,7 @@ fn check_order_lines(
 /// (R16) gets nothing back: its SKU's history ended with the deletion.
 fn cancel_order(tx: &mut dyn Tx, ctx: Ctx<'_>, store_code: &StoreCode, order_id: &str) -> Decision {
     let store = check!(ctx.region.store(store_code.as_str()));
+    check!(check_order_id(order_id));
     let Some(mut record) = tx.order(&store.code, order_id)? else {
         return Ok(Err(DomainError::not_found(format!(
             "There is no order {order_id:?} in store {}.",
@@ -1357,7 +1367,12 @@ fn cancel_order(tx: &mut dyn Tx, ctx: Ctx<'_>, store_code: &StoreCode, order_id:
             let Some(pool) = state.pools.iter_mut().find(|p| p.pool_id == line.pool_id) else {
                 continue;
             };
+            // A pool holds at most QUANTITY_MAX (R21), and the stock may have been
+            // raised to it since the order: the cancel returns what fits, and the ledger
+            // records what was returned, so its deltas still add up to the quantity (R20).
+            let before = pool.quantity;
             pool.quantity = (pool.quantity + line.quantity).min(QUANTITY_MAX);
+            let returned = pool.quantity - before;
             bump(pool);
             tx.save_sku(&state)?;
             record_quantity_change(
@@ -1365,7 +1380,7 @@ fn cancel_order(tx: &mut dyn Tx, ctx: Ctx<'_>, store_code: &StoreCode, order_id:
                 ctx,
                 &state,
                 line.pool_id,
-                line.quantity,
+                returned,
                 LedgerReason::Cancel,
                 &store.code,
                 order_id,

@@ -122,9 +122,36 @@ pub trait Tx {
     /// Overwrites status, counts, checkpoint and error.
     fn update_upload(&mut self, upload: &Upload) -> StoreResult<()>;
     fn upload(&mut self, upload_id: &str) -> StoreResult<Option<Upload>>;
+    /// The seller's uploads (of one store, or all), newest first, those older than
+    /// `before` (an upload id) when given, at most `limit`.
+    fn uploads_of_seller(
+        &mut self,
+        seller: &SellerId,
+        store: Option<&StoreCode>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Upload>>;
     /// Uploads `IN_QUEUE` or `IN_PROGRESS`, oldest first, of every seller.
     fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>>;
     fn append_report(&mut self, upload_id: &str, lines: &[ReportLine]) -> StoreResult<()>;
     /// The report lines, by record number, in the order they were appended.
     fn report(&mut self, upload_id: &str) -> StoreResult<Vec<ReportLine>>;
+    /// At most `limit` report lines in the order of [`Tx::report`], after the line whose
+    /// cursor is `after` (from the start when `None`); each comes with its cursor. Lets a
+    /// report of millions of lines be sent a page at a time.
+    fn report_page(
+        &mut self,
+        upload_id: &str,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<((i64, i64), ReportLine)>> {
+        Ok(self
+            .report(upload_id)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| ((l.record, i as i64), l))
+            .filter(|(c, _)| after.is_none_or(|a| *c > a))
+            .take(limit)
+            .collect())
+    }
 }

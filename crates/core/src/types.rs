@@ -12,6 +12,28 @@ pub const QUANTITY_MAX: i64 = 1_000_000_000;
 /// Longest SKU, in characters (SPEC section 1).
 pub const SKU_CHARS_MAX: usize = 40;
 
+/// Refuses text with control characters (U+0000 to U+001F and U+007F to U+009F), except
+/// tab and line ends, which a description may hold. Why: no field of SPEC means one, a NUL
+/// cannot be stored in PostgreSQL text at all, and SQLite would keep it where the other
+/// database refuses it; one rule for both databases and every door.
+pub fn check_text(field: &str, value: &str) -> Result<(), DomainError> {
+    match value
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        None => Ok(()),
+        Some((at, c)) => Err(DomainError::invalid(
+            field,
+            format!(
+                "{field} holds the control character U+{:04X} at character {}; remove it and send the text again.",
+                c as u32,
+                at + 1
+            ),
+        )),
+    }
+}
+
 /// The seller's own code for an item: 1 to 40 printable characters, no spaces at the ends.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sku(String);

@@ -52,7 +52,13 @@ pub async fn create_seller_local(url: &str, name: &str) -> anyhow::Result<(Strin
 
 /// Fills an empty database with a seller, products in every store of the default region
 /// and shared and unique listings, then prints the tokens and example calls.
-pub async fn seed(service: &Arc<Service>, base: &str) -> anyhow::Result<()> {
+/// `operator_token`: the operator's token when this process knows it (generated at this
+/// start or given), so the printed operator call works when pasted.
+pub async fn seed(
+    service: &Arc<Service>,
+    base: &str,
+    operator_token: Option<&str>,
+) -> anyhow::Result<()> {
     let seeded = service
         .read(|tx, _| tx.setting(DEMO_SETTING))
         .await
@@ -169,6 +175,7 @@ pub async fn seed(service: &Arc<Service>, base: &str) -> anyhow::Result<()> {
         .context("mark demo data")?;
     let first = codes.first().cloned().unwrap_or_else(|| "US".into());
     println!("demo: seller {seller_id}, token {token}");
+    println!("demo: seller pages at {base}/ (sign in with the seller token above)");
     println!(
         "demo: SKU MUG-BLUE-350 shares one pool of 25 in {}; SKU BOTTLE-STEEL is a unique offer in each store",
         codes.join(", ")
@@ -179,8 +186,14 @@ pub async fn seed(service: &Arc<Service>, base: &str) -> anyhow::Result<()> {
         "  curl -s -X PATCH {base}/v1/listings/MUG-BLUE-350/stores/{first} -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"quantity_delta\": -1}}'"
     );
     println!("  curl -s '{base}/v1/events?after=0' -H 'Authorization: Bearer {token}'");
-    println!(
-        "  curl -s {base}/v1/stores/{first}/items/{mug}/offers -H 'Authorization: Bearer $ONESTOCK_OPERATOR_TOKEN'"
-    );
+    match operator_token {
+        Some(op) => println!(
+            "  curl -s {base}/v1/stores/{first}/items/{mug}/offers -H 'Authorization: Bearer {op}'"
+        ),
+        // The token was printed when it was generated, on an earlier start.
+        None => println!(
+            "  curl -s {base}/v1/stores/{first}/items/{mug}/offers -H \"Authorization: Bearer $ONESTOCK_OPERATOR_TOKEN\"   # set ONESTOCK_OPERATOR_TOKEN to the operator token first"
+        ),
+    }
     Ok(())
 }

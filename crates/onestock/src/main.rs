@@ -196,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let region = load_region(region.as_deref())?;
             let url = database_url(url);
+            let given_operator_token = operator_token.clone().filter(|t| !t.trim().is_empty());
             let app = build(ServerConfig {
                 database_url: url.clone(),
                 region,
@@ -211,7 +212,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = bind(listen).with_context(|| format!("listen on {listen}"))?;
             let base = format!("http://{}", listener.local_addr()?);
             if demo {
-                onestock::demo::seed(&app.state.service, &base).await?;
+                let operator = app
+                    .generated_operator_token
+                    .clone()
+                    .or(given_operator_token);
+                onestock::demo::seed(&app.state.service, &base, operator.as_deref()).await?;
             }
             println!("onestock serving on {base} (database {url})");
             let service = app.state.service.clone();

@@ -25,7 +25,7 @@ use onestock_core::region::Region;
 use onestock_core::rules::{
     self, Command, Ctx, ListingInput, ListingPatch, NewProduct, Outcome, PriceInput, Source,
 };
-use onestock_core::types::{Asin, Fulfillment, SellerId, ShareMode, Sku, StoreCode};
+use onestock_core::types::{Asin, Fulfillment, QUANTITY_MAX, SellerId, ShareMode, Sku, StoreCode};
 use onestock_store::Database;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -237,7 +237,9 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => Just(Op::Skip),
         9 => put_strategy(),
-        3 => (sku(), store(), 0..20i64, if_match).prop_map(|(sku, store, q, if_match)| {
+        // Now and then a quantity at the cap's edge, so that orders, deltas and cancels
+        // meet QUANTITY_MAX (R20, R21: the ledger still sums to the quantity there).
+        3 => (sku(), store(), prop_oneof![9 => 0..20i64, 1 => Just(QUANTITY_MAX - 2)], if_match).prop_map(|(sku, store, q, if_match)| {
             Op::SetQuantity {
                 sku,
                 store,
@@ -1022,6 +1024,8 @@ impl<'a> Case<'a> {
                     must.push(NotFound);
                 } else if s.qty(*store) + d < 0 {
                     must.push(InsufficientStock); // R21
+                } else if s.qty(*store) + d > QUANTITY_MAX {
+                    must.push(InvalidQuantity); // R21: at most QUANTITY_MAX
                 }
                 if !verdict(&must, &may, real)? {
                     return Ok((false, LedgerExpect::none()));
@@ -1182,7 +1186,8 @@ impl<'a> Case<'a> {
                 for (sku, pool, q) in &order.taken {
                     // A pool deleted since (R16) gets nothing back.
                     if let Some(p) = self.model.skus[*sku].pools.get_mut(pool) {
-                        p.qty += q;
+                        // What fits under the cap comes back (the ledger says how much).
+                        p.qty = (p.qty + q).min(QUANTITY_MAX);
                         n += 1;
                     }
                 }

@@ -29,7 +29,13 @@ const IDLE_CONNECTIONS_MAX: usize = 8;
 const MIGRATION_LOCK_KEY: i64 = 0x6f6e_6573_746f_636b;
 
 /// Migrations by version, applied in order, each in its own transaction.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_report_and_uploads.sql"),
+    ),
+];
 
 /// An open PostgreSQL database: a URL and a small pool of connections.
 pub struct PgDb {

@@ -29,7 +29,13 @@ const STATEMENT_CACHE_CAPACITY: usize = 96;
 
 /// The migrations, in order; each runs once, in its own transaction, and is recorded
 /// in `schema_version`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_report_and_uploads.sql"),
+    ),
+];
 
 /// An open SQLite database.
 pub struct SqliteDb {

@@ -158,6 +158,14 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && !response.headers().contains_key(header::RETRY_AFTER)
+        {
+            // The rate limit refills every second (SPEC 4.2: 429 with Retry-After).
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }

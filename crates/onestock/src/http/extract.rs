@@ -49,8 +49,11 @@ fn bearer_token(parts: &Parts) -> ApiResult<&str> {
 async fn principal(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
     let token = bearer_token(parts)?;
     let principal = state.service.authenticate(token).await?;
-    // Counted per known token only: unknown tokens were refused above.
-    if !state.limiter.allow(token, std::time::Instant::now()) {
+    // Counted per known seller token only: unknown tokens were refused above, and the
+    // operator's token, which carries every storefront's orders, is not limited (SPEC 4.2).
+    if matches!(principal, Principal::Seller(_))
+        && !state.limiter.allow(token, std::time::Instant::now())
+    {
         return Err(ApiError::new(
             ErrorCode::RateLimited,
             format!(
@@ -200,8 +203,60 @@ where
         if declared_too_large || seen > JSON_BODY_BYTES_MAX {
             return Err(too_large());
         }
-        parse_json(&bytes).map(JsonBody)
+        let value = parse_json(&bytes)?;
+        check_strings(&value, "")?;
+        Ok(JsonBody(value))
     }
+}
+
+/// Refuses control characters in every string and key of a JSON body, naming the field
+/// (see `onestock_core::types::check_text`).
+pub fn check_strings(value: &Value, path: &str) -> ApiResult<()> {
+    match value {
+        Value::String(s) => {
+            let field = if path.is_empty() { "body" } else { path };
+            onestock_core::types::check_text(field, s).map_err(ApiError::from)
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_strings(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let field = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            onestock_core::types::check_text(&field, k).map_err(ApiError::from)?;
+            check_strings(v, &field)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a percent-encoded path or query, once decoded, holds a control character.
+pub fn uri_has_control(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let byte = if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(v) => {
+                    i += 2;
+                    v
+                }
+                None => b[i],
+            }
+        } else {
+            b[i]
+        };
+        if byte < 0x20 || byte == 0x7f {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Parses a body's bytes as JSON (`INVALID_REQUEST` with serde_json's reason otherwise).

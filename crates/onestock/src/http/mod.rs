@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/stores/{store}/orders/{order_id}/cancel",
             post(operator::cancel_order),
         )
-        .route("/v1/uploads", post(uploads::create))
+        .route("/v1/uploads", post(uploads::create).get(uploads::list))
         .route("/v1/uploads/{upload_id}", get(uploads::get))
         .route("/v1/uploads/{upload_id}/report", get(uploads::report))
         .route("/v1/events", get(events::list))
@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .merge(pages)
+        .layer(axum::middleware::from_fn(refuse_control_characters))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
 }
@@ -92,4 +93,29 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// Every door's addresses: a path or query whose decoded text holds a control character
+/// (`%00`, say) names nothing onestock has, and PostgreSQL could not even look it up.
+async fn refuse_control_characters(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    let field = if extract::uri_has_control(uri.path()) {
+        Some("path")
+    } else if uri.query().is_some_and(extract::uri_has_control) {
+        Some("query")
+    } else {
+        None
+    };
+    match field {
+        Some(field) => ApiError::invalid(
+            field,
+            format!("The {field} of the address holds a control character (such as %00); remove it and send the request again."),
+        )
+        .into_response(),
+        None => next.run(req).await,
+    }
 }

@@ -101,6 +101,62 @@ pub async fn report(
     Seller(seller): Seller,
     PathParams(upload_id): PathParams<String>,
 ) -> ApiResult<Response> {
-    let text = state.uploads.report(&seller, &upload_id).await?;
-    Ok(([(CONTENT_TYPE, REPORT_CONTENT_TYPE)], text).into_response())
+    let body = state.uploads.report_body(&seller, &upload_id).await?;
+    Ok(([(CONTENT_TYPE, REPORT_CONTENT_TYPE)], body).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    store: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// Uploads per page by default and at most.
+const UPLOADS_LIMIT_DEFAULT: usize = 50;
+const UPLOADS_LIMIT_MAX: usize = 1000;
+
+/// `GET /v1/uploads?store=&cursor=&limit=`: the seller's uploads, newest first. The
+/// cursor is the last upload id of the page before.
+pub async fn list(
+    State(state): State<AppState>,
+    Seller(seller): Seller,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let store = q
+        .store
+        .as_deref()
+        .map(|s| input::store(state.service.region(), s))
+        .transpose()?;
+    let limit = match q.limit.as_deref() {
+        None => UPLOADS_LIMIT_DEFAULT,
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=UPLOADS_LIMIT_MAX).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("limit is a whole number from 1 to {UPLOADS_LIMIT_MAX}; got {raw:?}."),
+                )
+            })?,
+    };
+    let before = q.cursor.filter(|c| !c.trim().is_empty());
+    let page = state
+        .service
+        .read(move |tx, _| {
+            tx.uploads_of_seller(&seller, store.as_ref(), before.as_deref(), limit + 1)
+        })
+        .await?;
+    let more = page.len() > limit;
+    let items: Vec<Value> = page.iter().take(limit).map(render::upload).collect();
+    let next_cursor = if more {
+        page.get(limit - 1).map(|u| json!(u.upload_id))
+    } else {
+        None
+    };
+    Ok(Json(
+        json!({ "items": items, "next_cursor": next_cursor.unwrap_or(Value::Null) }),
+    ))
 }

@@ -138,6 +138,23 @@ impl Tx for DryRun<'_> {
     fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>> {
         self.inner.unfinished_uploads()
     }
+    fn uploads_of_seller(
+        &mut self,
+        seller: &SellerId,
+        store: Option<&StoreCode>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Upload>> {
+        self.inner.uploads_of_seller(seller, store, before, limit)
+    }
+    fn report_page(
+        &mut self,
+        upload_id: &str,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<((i64, i64), ReportLine)>> {
+        self.inner.report_page(upload_id, after, limit)
+    }
     fn append_report(&mut self, _: &str, _: &[ReportLine]) -> StoreResult<()> {
         stop()
     }

@@ -16,7 +16,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use onestock_core::error::{DomainError, ErrorCode};
-use onestock_core::model::{ReportKind, Upload, UploadStatus};
+use onestock_core::model::{ReportKind, ReportLine, Upload, UploadStatus};
 use onestock_core::types::SellerId;
 use serde::Deserialize;
 use serde_json::json;
@@ -40,6 +40,8 @@ const UPLOADS_REMEMBERED_MAX: usize = 50;
 const SELLERS_REMEMBERED_MAX: usize = 10_000;
 /// Report lines shown in the page's table; the download has them all.
 const REPORT_ROWS_MAX: usize = 500;
+/// Past uploads listed on the page (the API pages through all of them).
+const PAST_UPLOADS_MAX: usize = 50;
 
 /// The uploads each seller sent through the pages since the server started (the
 /// storage has no "uploads of a seller" read yet): ids, newest last, with the number
@@ -66,13 +68,6 @@ impl UploadLog {
         while list.len() > UPLOADS_REMEMBERED_MAX {
             list.pop_front();
         }
-    }
-
-    fn ids(&self, seller: &SellerId) -> Vec<String> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(seller)
-            .map(|l| l.iter().map(|(id, _)| id.clone()).collect())
-            .unwrap_or_default()
     }
 
     fn rows(&self, seller: &SellerId, id: &str) -> Option<i64> {
@@ -137,36 +132,25 @@ pub async fn page(
         .one(region)
         .ok_or_else(|| PageError::bad_request("This region has no store."))?
         .clone();
-    let mut ids = pages.upload_log.ids(&session.seller);
     let shown_id = q.id.clone().filter(|s| !s.trim().is_empty());
-    if let Some(id) = &shown_id
-        && !ids.contains(id)
-    {
-        ids.push(id.clone());
-    }
     let seller = session.seller.clone();
     let wanted = shown_id.clone();
     let (uploads, shown, lines) = pages
         .app
         .service
         .read(move |tx, _| {
-            let mut uploads: Vec<Upload> = Vec::new();
-            for id in &ids {
-                if let Some(u) = tx.upload(id)?
-                    && u.seller_id == seller
-                {
-                    uploads.push(u);
-                }
-            }
-            for u in tx.unfinished_uploads()? {
-                if u.seller_id == seller && !uploads.iter().any(|x| x.upload_id == u.upload_id) {
-                    uploads.push(u);
-                }
-            }
-            uploads.sort_by(|a, b| b.upload_id.cmp(&a.upload_id));
-            let shown = wanted.and_then(|w| uploads.iter().find(|u| u.upload_id == w).cloned());
-            let lines = match &shown {
-                Some(u) if finished(u) => tx.report(&u.upload_id)?,
+            let uploads = tx.uploads_of_seller(&seller, None, None, PAST_UPLOADS_MAX)?;
+            let shown = match wanted {
+                Some(w) => tx.upload(&w)?.filter(|u| u.seller_id == seller),
+                None => None,
+            };
+            // One line more than shown, to know whether the download has more.
+            let lines: Vec<ReportLine> = match &shown {
+                Some(u) if finished(u) => tx
+                    .report_page(&u.upload_id, None, REPORT_ROWS_MAX + 1)?
+                    .into_iter()
+                    .map(|(_, l)| l)
+                    .collect(),
                 _ => Vec::new(),
             };
             Ok((uploads, shown, lines))
@@ -232,7 +216,7 @@ pub async fn page(
                             }
                         }
                         @if lines.len() > REPORT_ROWS_MAX {
-                            p.muted { "The first " (REPORT_ROWS_MAX) " of " (lines.len()) " lines; the download has them all." }
+                            p.muted { "The first " (REPORT_ROWS_MAX) " lines; the download has them all." }
                         }
                     }
                     p { a.button href={ "/upload-products/report?id=" (enc(&u.upload_id)) } { "Download processing report" } }
@@ -473,7 +457,9 @@ pub async fn report_download(
     PageQuery(q): PageQuery<IdQuery>,
 ) -> Result<Response, PageError> {
     let id = q.id.trim().to_owned();
-    let text = pages.app.uploads.report(&session.seller, &id).await?;
+    // Streamed a page at a time, as the API's report is: a report of millions of lines
+    // never sits in memory.
+    let text = pages.app.uploads.report_body(&session.seller, &id).await?;
     let safe: String = id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')

@@ -8,6 +8,7 @@
 pub mod parse;
 mod receive;
 pub mod report;
+pub mod xlsx;
 
 pub use receive::{
     UPLOAD_BYTES_QUEUED_PER_SELLER_MAX, UPLOAD_QUEUE_RETRY_AFTER_SECONDS,
@@ -31,6 +32,18 @@ pub const UPLOAD_BYTES_MAX: u64 = 512 * 1024 * 1024;
 /// Rows applied per transaction: big enough to amortise the commit, small enough that
 /// orders queued behind it wait only milliseconds.
 pub const ROWS_PER_CHUNK: usize = 2000;
+
+/// Attempts at an upload that end without moving its checkpoint (an error, a panic, or
+/// the process dying while it runs) before the upload is given up as `FATAL`. Enough to
+/// ride out a restart or two during a file; few enough that a file that kills its worker
+/// cannot keep the seller's later uploads waiting, or the server restarting, for long.
+pub const UPLOAD_ATTEMPTS_MAX: u32 = 5;
+/// The setting that keeps an unfinished upload's attempts: `"{attempts} {checkpoint}"`.
+/// Written before each attempt starts, so a process that dies while processing still
+/// counts the attempt.
+fn attempts_setting(upload_id: &str) -> String {
+    format!("upload_attempts:{upload_id}")
+}
 
 /// Upload ids grow in the order uploads arrive, so uploads received at the same
 /// `created_at` (a coarse or stepped clock) are still applied in arrival order. Seeded
@@ -95,30 +108,71 @@ impl Uploads {
         }
     }
 
-    /// The processing report in the marketplace's layout.
+    /// The processing report in the marketplace's layout, as a body streamed a page of
+    /// [`REPORT_PAGE_LINES`] lines at a time: a report of millions of lines never sits in
+    /// memory whole, and a client that reads slowly only holds back its own stream.
+    pub async fn report_body(&self, seller: &SellerId, upload_id: &str) -> Result<Body, AppError> {
+        let upload = self.get(seller, upload_id).await?;
+        let id = upload.upload_id.clone();
+        let first = self
+            .service
+            .read(move |tx, _| tx.report_page(&id, None, REPORT_PAGE_LINES))
+            .await?;
+        if first.len() < REPORT_PAGE_LINES {
+            let lines: Vec<ReportLine> = first.into_iter().map(|(_, l)| l).collect();
+            return Ok(Body::from(report_text(&upload, &lines)));
+        }
+        let (send, recv) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+        let service = self.service.clone();
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let _ = report::write_report(
+                &mut head,
+                upload.records_processed,
+                upload.records_successful,
+                first.iter().map(|(_, l)| l),
+            );
+            let mut after = first.last().map(|(c, _)| *c);
+            if send.send(Ok(head)).await.is_err() {
+                return;
+            }
+            while let Some(cursor) = after {
+                let id = upload.upload_id.clone();
+                let page = service
+                    .read(move |tx, _| tx.report_page(&id, Some(cursor), REPORT_PAGE_LINES))
+                    .await;
+                let chunk = match page {
+                    Ok(page) => {
+                        after = (page.len() == REPORT_PAGE_LINES)
+                            .then(|| page.last().map(|(c, _)| *c))
+                            .flatten();
+                        let mut buf = Vec::with_capacity(page.len() * 80);
+                        let _ = report::write_lines(&mut buf, page.iter().map(|(_, l)| l));
+                        Ok(buf)
+                    }
+                    Err(e) => {
+                        after = None;
+                        tracing::error!(error = %e, "read a report page");
+                        Err(std::io::Error::other(
+                            "the report could not be read to its end",
+                        ))
+                    }
+                };
+                if send.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Body::from_stream(tokio_stream_of(recv)))
+    }
+
+    /// The processing report in the marketplace's layout, whole (for small reports and
+    /// pages that show a part of it; the API streams with [`Uploads::report_body`]).
     pub async fn report(&self, seller: &SellerId, upload_id: &str) -> Result<String, AppError> {
         let upload = self.get(seller, upload_id).await?;
         let id = upload.upload_id.clone();
         let lines = self.service.read(move |tx, _| tx.report(&id)).await?;
-        let mut text =
-            report::format_report(upload.records_processed, upload.records_successful, &lines);
-        if let Some(e) = &upload.error
-            && upload.status == UploadStatus::Fatal
-            && lines.is_empty()
-        {
-            text = report::format_report(
-                0,
-                0,
-                &[ReportLine {
-                    record: 0,
-                    sku: String::new(),
-                    code: ErrorCode::InvalidRequest.as_str().into(),
-                    kind: ReportKind::Error,
-                    message: e.clone(),
-                }],
-            );
-        }
-        Ok(text)
+        Ok(report_text(&upload, &lines))
     }
 
     async fn run(self: Arc<Self>) {
@@ -132,17 +186,23 @@ impl Uploads {
                     Vec::new()
                 });
             let mut idle = true;
+            // A seller whose upload failed in this pass: their later uploads wait, so
+            // that uploads of one seller are applied in the order they arrived (SPEC 5).
+            let mut held: Vec<onestock_core::types::SellerId> = Vec::new();
             for upload in pending {
                 // The file lies on the disk of the process that received it (or on an
                 // upload folder several processes share): another process's upload is
                 // left to that process.
-                if !std::path::Path::new(&upload.path).exists() {
+                if !std::path::Path::new(&upload.path).exists() || held.contains(&upload.seller_id)
+                {
                     continue;
                 }
                 idle = false;
                 let id = upload.upload_id.clone();
-                if let Err(e) = self.clone().process(upload).await {
+                let seller = upload.seller_id.clone();
+                if let Err(e) = self.clone().attempt(upload).await {
                     tracing::error!(upload_id = %id, error = %e, "upload processing failed; will retry");
+                    held.push(seller);
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
             }
@@ -153,6 +213,50 @@ impl Uploads {
                         .await;
             }
         }
+    }
+
+    /// One attempt at an upload: counted (durably) before it starts, and given up as
+    /// `FATAL` once [`UPLOAD_ATTEMPTS_MAX`] attempts in a row ended at the same checkpoint.
+    async fn attempt(self: Arc<Self>, upload: Upload) -> Result<(), AppError> {
+        let key = attempts_setting(&upload.upload_id);
+        let checkpoint = upload.checkpoint;
+        let db = self.service.database().clone();
+        let attempts = tokio::task::spawn_blocking(move || {
+            db.write(|tx| {
+                let before = tx.setting(&key)?;
+                let attempts = match before.as_deref().and_then(|v| v.split_once(' ')) {
+                    Some((n, at)) if at.parse::<i64>().ok() == Some(checkpoint) => {
+                        n.parse::<u32>().unwrap_or(0) + 1
+                    }
+                    _ => 1,
+                };
+                tx.set_setting(&key, &format!("{attempts} {checkpoint}"))?;
+                Ok(attempts)
+            })
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("upload attempt: {e}")))??;
+        if attempts > UPLOAD_ATTEMPTS_MAX {
+            let applied = if checkpoint > 0 {
+                format!("records 1 to {checkpoint} were applied; ")
+            } else {
+                "no record was applied; ".to_owned()
+            };
+            tracing::error!(upload_id = %upload.upload_id, attempts, "upload given up");
+            let _ = std::fs::remove_file(&upload.path);
+            return self
+                .service
+                .execute(Command::FailUpload {
+                    upload_id: upload.upload_id.clone(),
+                    error: format!(
+                        "processing stopped {UPLOAD_ATTEMPTS_MAX} times at record {} without getting further, so the upload was given up ({applied}the file may be damaged); check the file, or save it as tab-separated text, and upload it again",
+                        checkpoint + 1
+                    ),
+                })
+                .await
+                .map(|_| ());
+        }
+        self.process(upload).await
     }
 
     /// Applies the upload's rows after its checkpoint, chunk by chunk.
@@ -248,4 +352,35 @@ fn to_record(raw: parse::RawRow) -> UploadRecord {
         sku,
         row,
     }
+}
+
+/// Report lines read from storage at a time when a report is streamed: about 400 KiB of
+/// text, few enough reads for a million lines.
+pub const REPORT_PAGE_LINES: usize = 5_000;
+
+/// A whole report, with the FATAL reason as its record-0 line when no line was written.
+fn report_text(upload: &Upload, lines: &[ReportLine]) -> String {
+    if let Some(e) = &upload.error
+        && upload.status == UploadStatus::Fatal
+        && lines.is_empty()
+    {
+        return report::format_report(
+            0,
+            0,
+            &[ReportLine {
+                record: 0,
+                sku: String::new(),
+                code: ErrorCode::InvalidRequest.as_str().into(),
+                kind: ReportKind::Error,
+                message: e.clone(),
+            }],
+        );
+    }
+    report::format_report(upload.records_processed, upload.records_successful, lines)
+}
+
+fn tokio_stream_of(
+    mut recv: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| recv.poll_recv(cx))
 }

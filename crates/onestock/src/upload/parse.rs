@@ -8,23 +8,31 @@
 //! Decisions (where SPEC.md is silent):
 //!
 //! - **Formats.** A file that starts with the ZIP magic `PK\x03\x04` is read as an `.xlsx`
-//!   workbook (its first sheet, read into memory as a whole). Anything else is text: tab-
-//!   separated when the header line holds a tab, else comma-separated. Comma-separated text
-//!   uses RFC 4180 quoting (a quoted field may hold commas, tabs, quotes as `""` and line
-//!   ends); tab-separated text is not quoted (a `"` is an ordinary character), as the
-//!   marketplace writes it.
+//!   workbook, streaming and within the bounds of [`super::xlsx`]: its sheet named
+//!   `Template` (or a translation), else its first visible sheet whose column names
+//!   include `sku`. Anything else is text: tab-separated when the header line holds a
+//!   tab, else comma-separated. Comma-separated text uses RFC 4180 quoting (a quoted
+//!   field may hold commas, tabs, quotes as `""` and line ends); tab-separated text is
+//!   not quoted (a `"` is an ordinary character), as the marketplace writes it.
 //! - **Encoding.** The whole file is scanned once before reading. It is UTF-8 if it starts
 //!   with a UTF-8 byte order mark or is valid UTF-8 throughout, else Windows-1252 (which
 //!   covers Latin-1's printable characters). A file with a UTF-8 byte order mark but bytes
-//!   that are not UTF-8 is FATAL (`undecodable text`), and so is UTF-16 text. A file that
-//!   holds a NUL byte is not text (FATAL `not a table`).
+//!   that are not UTF-8 is FATAL (`undecodable text`), and so is UTF-16 text, and so is
+//!   text that mixes the two (UTF-8 characters beyond ASCII and bytes that are not
+//!   UTF-8): reading it either way would turn part of it into the wrong characters, so
+//!   the error names the first line at fault. A file that holds a NUL byte is not text
+//!   (FATAL `not a table`).
 //! - **Preamble.** Before the header row, lines that start with `#` or `TemplateType=`
 //!   (either possibly after a `"`, as spreadsheets save them) and blank lines are skipped.
-//!   The next line is the header row; if it names no `sku` column the file is FATAL.
+//!   After a `TemplateType=` line the marketplace's templates have two header rows, a
+//!   row of labels for people and then the attribute row: the second is the header when
+//!   one of its cells is exactly `sku` or `item_sku`, else the first is, as in a file
+//!   with one header row. If the header names no `sku` column the file is FATAL.
 //! - **Column names** are matched without regard to case or surrounding spaces, and `_`
-//!   or a space counts as `-` (`item_condition` is `item-condition`). When a column is
-//!   named twice, the first one is read ([`RowReader::duplicate_columns`]). Columns with no
-//!   name are ignored silently.
+//!   or a space counts as `-` (`item_condition` is `item-condition`). A known column
+//!   named twice (`quantity` and `QUANTITY`) is FATAL (`duplicate column`), naming it:
+//!   which of the two was meant cannot be told. Columns with no name are ignored
+//!   silently; at most [`super::xlsx::COLUMNS_MAX`] columns.
 //! - **Blank lines.** A line whose fields are all empty or spaces (`\n`, `,,,,`) is not a
 //!   data row: it is skipped and takes no record number. Record numbers count the other
 //!   lines after the header from 1.
@@ -44,7 +52,6 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use calamine::{Data, Range, Reader, Xlsx};
 use encoding_rs::WINDOWS_1252;
 use onestock_core::error::{DomainError, ErrorCode};
 use onestock_core::types::{
@@ -52,6 +59,8 @@ use onestock_core::types::{
 };
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
+
+use super::xlsx::{self, SheetRow, SheetRows, Workbook, XlsxError};
 
 /// Longest data row read, in bytes, line end not counted.
 pub const MAX_ROW_BYTES: usize = 1 << 20;
@@ -172,6 +181,11 @@ pub enum FileError {
     NoSkuColumn(String),
     #[error("undecodable text: {0}")]
     Undecodable(String),
+    /// A bound on what one upload may hold was passed; the text names it.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    #[error("duplicate column: {0}")]
+    DuplicateColumn(String),
     #[error("the file could not be read: {0}")]
     Io(#[from] io::Error),
 }
@@ -253,7 +267,6 @@ pub struct RowReader {
     /// For each column position, the index in [`KNOWN_COLUMNS`] it fills.
     columns: Vec<Option<usize>>,
     unknown: Vec<String>,
-    duplicates: Vec<String>,
     format: FileFormat,
     encoding: Option<TextEncoding>,
     records: i64,
@@ -278,8 +291,7 @@ struct TextSource {
 }
 
 struct SheetSource {
-    range: Range<Data>,
-    row: usize,
+    rows: SheetRows,
 }
 
 impl RowReader {
@@ -287,10 +299,6 @@ impl RowReader {
     /// columns, as written in the file: the caller writes one `UNKNOWN_COLUMN` warning.
     pub fn unknown_columns(&self) -> &[String] {
         &self.unknown
-    }
-    /// Known columns named more than once; only the first of each is read.
-    pub fn duplicate_columns(&self) -> &[String] {
-        &self.duplicates
     }
     pub fn format(&self) -> FileFormat {
         self.format
@@ -393,34 +401,36 @@ impl RowReader {
             return None;
         };
         loop {
-            if src.row >= src.range.height() {
-                return None;
-            }
-            let r = src.row;
-            src.row += 1;
+            let row = match src.rows.next_row() {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(e) => {
+                    // The whole sheet was read once when the file was opened, so only the
+                    // disk can fail here.
+                    self.error = Some(xlsx_fatal(e));
+                    return None;
+                }
+            };
             let mut slots: [Option<String>; 10] = Default::default();
             let mut blank = true;
-            let mut size = 0usize;
-            for c in 0..src.range.width() {
-                let text = cell_text(src.range.get((r, c)));
-                size += text.len() + 1;
+            for (c, text) in &row.cells {
                 let t = text.trim();
                 if t.is_empty() {
                     continue;
                 }
                 blank = false;
-                if let Some(Some(k)) = self.columns.get(c) {
+                if let Some(Some(k)) = self.columns.get(*c) {
                     slots[*k] = Some(t.to_owned());
                 }
             }
-            if blank {
+            if blank && !row.too_long {
                 continue;
             }
             self.records += 1;
             return Some(RawRow {
                 record: self.records,
                 fields: RowFields::from_slots(slots),
-                problem: (size > MAX_ROW_BYTES + 1).then(too_long_problem),
+                problem: row.too_long.then(too_long_problem),
             });
         }
     }
@@ -648,6 +658,14 @@ pub fn open(path: &Path) -> Result<RowReader, FileError> {
             scan.first_invalid.unwrap_or(0)
         )));
     }
+    if let Some(at) = scan.first_invalid
+        && scan.utf8_multibyte
+    {
+        return Err(FileError::Undecodable(format!(
+            "the file is UTF-8 text, but line {} holds bytes that are not UTF-8 (at byte {at}): part of it was saved in another encoding; save the whole file again as UTF-8",
+            scan.first_invalid_line
+        )));
+    }
     let encoding = if scan.first_invalid.is_none() {
         TextEncoding::Utf8
     } else {
@@ -659,6 +677,7 @@ pub fn open(path: &Path) -> Result<RowReader, FileError> {
     // Preamble and header row.
     let mut line = Vec::new();
     let mut preamble = false;
+    let mut template = false;
     loop {
         line.clear();
         let (n, cut) = read_line_limited(&mut reader, &mut line, MAX_ROW_BYTES + 2)?;
@@ -677,12 +696,9 @@ pub fn open(path: &Path) -> Result<RowReader, FileError> {
         if t.is_empty() {
             continue;
         }
-        let t = t.strip_prefix('"').unwrap_or(t);
-        if t.starts_with('#')
-            || t.get(..13)
-                .is_some_and(|p| p.eq_ignore_ascii_case("templatetype="))
-        {
+        if let Some(is_template) = preamble_line(t) {
             preamble = true;
+            template |= is_template;
             continue;
         }
         if cut || line.len() > MAX_ROW_BYTES {
@@ -693,6 +709,21 @@ pub fn open(path: &Path) -> Result<RowReader, FileError> {
         break;
     }
     let delimiter = if line.contains(&b'\t') { b'\t' } else { b',' };
+    if template {
+        // The marketplace's templates put a row of labels for people between the
+        // `TemplateType=` line and the attribute row (SPEC 5): the attribute row, when it
+        // follows, names the columns. Otherwise the next line is data: read it again.
+        let at = reader.stream_position()?;
+        let mut next = Vec::new();
+        let (_, cut) = read_line_limited(&mut reader, &mut next, MAX_ROW_BYTES + 2)?;
+        strip_line_end(&mut next);
+        let text = decode(&next, encoding).unwrap_or_else(|| String::from_utf8_lossy(&next));
+        if !cut && text.split(delimiter as char).any(is_attribute_row_cell) {
+            line = next;
+        } else {
+            reader.seek(SeekFrom::Start(at))?;
+        }
+    }
     let quoting = delimiter == b',';
     let mut builder = csv::ReaderBuilder::new();
     builder
@@ -740,37 +771,79 @@ pub fn open(path: &Path) -> Result<RowReader, FileError> {
     Ok(rr)
 }
 
-/// Maps the header's names to columns; FATAL without a `sku` column.
+/// A column name as it is matched: without regard to case or surrounding spaces, `_` or
+/// a space counting as `-`.
+fn column_key(name: &str) -> String {
+    name.trim()
+        .chars()
+        .map(|c| match c {
+            '_' | ' ' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+fn names_have_sku(names: &[String]) -> bool {
+    names.iter().any(|n| column_key(n) == KNOWN_COLUMNS[0])
+}
+
+fn no_sku_column(names: &[String]) -> FileError {
+    let mut found: String = names
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(120)
+        .collect();
+    if found.is_empty() {
+        found.push_str("nothing");
+    }
+    FileError::NoSkuColumn(format!(
+        "the first row after the template lines must hold the column names, one of them sku; found: {found}"
+    ))
+}
+
+/// Maps the header's names to columns; FATAL without a `sku` column, with more columns
+/// than a workbook can have, or with a known column named twice (which of the two the
+/// seller meant cannot be told).
 fn reader_for(
     names: &[String],
     source: Source,
     format: FileFormat,
 ) -> Result<RowReader, FileError> {
+    if names.len() > xlsx::COLUMNS_MAX {
+        return Err(FileError::TooLarge(format!(
+            "the row of column names has {} columns; a file may have at most {}",
+            names.len(),
+            xlsx::COLUMNS_MAX
+        )));
+    }
     let mut columns = Vec::with_capacity(names.len());
-    let mut seen = [false; 10];
+    let mut seen: [Option<usize>; 10] = [None; 10];
     let mut unknown = Vec::new();
-    let mut duplicates = Vec::new();
-    for name in names {
-        let norm: String = name
-            .trim()
-            .chars()
-            .map(|c| match c {
-                '_' | ' ' => '-',
-                c => c.to_ascii_lowercase(),
-            })
-            .collect();
+    for (at, name) in names.iter().enumerate() {
+        let norm = column_key(name);
         if norm.is_empty() {
             columns.push(None);
             continue;
         }
         if let Some(k) = KNOWN_COLUMNS.iter().position(|c| *c == norm) {
-            if seen[k] {
-                duplicates.push(name.clone());
-                columns.push(None);
-            } else {
-                seen[k] = true;
-                columns.push(Some(k));
+            if let Some(first) = seen[k] {
+                let shown: String = name.chars().filter(|c| !c.is_control()).take(60).collect();
+                return Err(FileError::DuplicateColumn(format!(
+                    "the column {} is named twice (columns {} and {}, as {:?} and {:?}); keep one of them and upload the file again",
+                    KNOWN_COLUMNS[k],
+                    first + 1,
+                    at + 1,
+                    names[first],
+                    shown
+                )));
             }
+            seen[k] = Some(at);
+            columns.push(Some(k));
             continue;
         }
         if !IGNORED_COLUMNS.contains(&norm.as_str()) {
@@ -778,29 +851,13 @@ fn reader_for(
         }
         columns.push(None);
     }
-    if !seen[0] {
-        let mut found: String = names
-            .iter()
-            .filter(|n| !n.is_empty())
-            .map(|n| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(120)
-            .collect();
-        if found.is_empty() {
-            found.push_str("nothing");
-        }
-        return Err(FileError::NoSkuColumn(format!(
-            "the first row after the template lines must hold the column names, one of them sku; found: {found}"
-        )));
+    if seen[0].is_none() {
+        return Err(no_sku_column(names));
     }
     Ok(RowReader {
         source,
         columns,
         unknown,
-        duplicates,
         format,
         encoding: None,
         records: 0,
@@ -813,18 +870,27 @@ struct Scan {
     bom: bool,
     first_nul: Option<u64>,
     first_invalid: Option<u64>,
+    /// The line (from 1) of `first_invalid`.
+    first_invalid_line: u64,
+    /// A valid UTF-8 sequence of more than one byte was seen: with an invalid byte too,
+    /// the file mixes encodings.
+    utf8_multibyte: bool,
 }
 
 /// One pass over the file: UTF-8 byte order mark, NUL bytes, UTF-8 validity (a sequence
-/// cut at a chunk boundary is carried to the next chunk).
+/// cut at a chunk boundary is carried to the next chunk), and whether the text holds
+/// UTF-8 characters beyond ASCII.
 fn scan_text(file: &mut File) -> io::Result<Scan> {
     let mut chunk = vec![0u8; 64 * 1024];
     let mut carry: Vec<u8> = Vec::with_capacity(4);
     let mut pos: u64 = 0; // file offset of chunk[0]
+    let mut lines: u64 = 1; // line of the first byte not yet counted
     let mut scan = Scan {
         bom: false,
         first_nul: None,
         first_invalid: None,
+        first_invalid_line: 0,
+        utf8_multibyte: false,
     };
     let mut first = true;
     loop {
@@ -838,133 +904,193 @@ fn scan_text(file: &mut File) -> io::Result<Scan> {
             scan.bom = data.starts_with(&[0xEF, 0xBB, 0xBF]);
             first = false;
         }
-        if scan.first_nul.is_none()
-            && let Some(i) = data.iter().position(|&b| b == 0)
-        {
+        if let Some(i) = data.iter().position(|&b| b == 0) {
             scan.first_nul = Some(pos + i as u64);
             break;
         }
-        if scan.first_invalid.is_none() {
-            let start = pos - carry.len() as u64;
-            let joined: Cow<[u8]> = if carry.is_empty() {
-                Cow::Borrowed(data)
-            } else {
-                let mut v = std::mem::take(&mut carry);
-                v.extend_from_slice(data);
-                Cow::Owned(v)
-            };
-            carry.clear();
-            match std::str::from_utf8(&joined) {
-                Ok(_) => {}
-                Err(e) if e.error_len().is_none() => {
-                    carry.extend_from_slice(&joined[e.valid_up_to()..]);
+        let start = pos - carry.len() as u64;
+        let joined: Cow<[u8]> = if carry.is_empty() {
+            Cow::Borrowed(data)
+        } else {
+            let mut v = std::mem::take(&mut carry);
+            v.extend_from_slice(data);
+            Cow::Owned(v)
+        };
+        carry.clear();
+        let mut rest: &[u8] = &joined;
+        let mut at = start;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(valid) => {
+                    scan.utf8_multibyte |= !valid.is_ascii();
+                    if scan.first_invalid.is_none() {
+                        lines += rest.iter().filter(|&&b| b == b'\n').count() as u64;
+                    }
+                    break;
                 }
-                Err(e) => scan.first_invalid = Some(start + e.valid_up_to() as u64),
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    scan.utf8_multibyte |= !valid.is_ascii();
+                    if scan.first_invalid.is_none() {
+                        lines += valid.iter().filter(|&&b| b == b'\n').count() as u64;
+                    }
+                    match e.error_len() {
+                        // Cut at the chunk's end: finish it with the next chunk.
+                        None => {
+                            carry.extend_from_slice(after);
+                            break;
+                        }
+                        Some(len) => {
+                            if scan.first_invalid.is_none() {
+                                scan.first_invalid = Some(at + valid.len() as u64);
+                                scan.first_invalid_line = lines;
+                            }
+                            at += (valid.len() + len) as u64;
+                            rest = &after[len..];
+                        }
+                    }
+                }
             }
         }
         pos += n as u64;
+        if scan.first_invalid.is_some() && scan.utf8_multibyte {
+            break;
+        }
     }
     if scan.first_invalid.is_none() && !carry.is_empty() {
         scan.first_invalid = Some(pos - carry.len() as u64);
+        scan.first_invalid_line = lines;
     }
     Ok(scan)
 }
 
+fn xlsx_fatal(e: XlsxError) -> FileError {
+    match e {
+        XlsxError::TooLarge(s) => FileError::TooLarge(s),
+        XlsxError::Invalid(s) => FileError::NotATable(format!(
+            "the file is a ZIP archive but not a readable .xlsx workbook: {s}"
+        )),
+        XlsxError::Io(e) => FileError::Io(e),
+    }
+}
+
+/// Opens a workbook on its data sheet (SPEC 5): the sheet named `Template` or a
+/// translation of it, else the first visible sheet whose column names include `sku`.
+/// The sheet is read through once here, so that a file beyond a bound of
+/// [`super::xlsx`] is `FATAL` before any of its rows is applied.
 fn open_xlsx(path: &Path) -> Result<RowReader, FileError> {
-    // calamine reads untrusted bytes; a panic in it must not take the server down.
-    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        || -> Result<Range<Data>, String> {
-            let mut wb: Xlsx<_> =
-                calamine::open_workbook(path).map_err(|e: calamine::XlsxError| e.to_string())?;
-            match wb.worksheet_range_at(0) {
-                None => Err("the workbook has no sheet".into()),
-                Some(Err(e)) => Err(e.to_string()),
-                Some(Ok(r)) => Ok(r),
-            }
-        },
-    ));
-    let range = match read {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return Err(FileError::NotATable(format!(
-                "the file is a ZIP archive but not a readable .xlsx workbook ({e})"
-            )));
-        }
-        Err(_) => {
-            return Err(FileError::NotATable(
-                "the file is a ZIP archive but not a readable .xlsx workbook".into(),
-            ));
-        }
+    // Untrusted bytes: a panic in the reader must not take the server down.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open_xlsx_sheet(path))) {
+        Ok(r) => r,
+        Err(_) => Err(FileError::NotATable(
+            "the file is a ZIP archive but not a readable .xlsx workbook".into(),
+        )),
+    }
+}
+
+fn open_xlsx_sheet(path: &Path) -> Result<RowReader, FileError> {
+    let mut book = Workbook::open(path).map_err(xlsx_fatal)?;
+    let candidates: Vec<usize> = match book.template_sheet() {
+        Some(i) => vec![i],
+        None => book
+            .sheet_names()
+            .enumerate()
+            .filter(|(_, (_, visible))| *visible)
+            .map(|(i, _)| i)
+            .collect(),
     };
-    let mut row = 0;
-    let mut preamble = false;
-    loop {
-        if row >= range.height() {
-            return Err(if preamble {
-                FileError::NoSkuColumn(
-                    "the first sheet has template lines (# or TemplateType=) but no row of column names after them".into(),
-                )
-            } else {
-                FileError::Empty
-            });
-        }
-        let cells: Vec<String> = (0..range.width())
-            .map(|c| cell_text(range.get((row, c))).trim().to_owned())
-            .collect();
-        row += 1;
-        let Some(first) = cells.iter().find(|c| !c.is_empty()) else {
-            continue;
+    let mut first_problem: Option<FileError> = None;
+    for i in candidates {
+        let mut rows = book.rows(i).map_err(xlsx_fatal)?;
+        let names = match sheet_header(&mut rows) {
+            Ok(Some(names)) if names_have_sku(&names) => names,
+            Ok(Some(names)) => {
+                first_problem.get_or_insert(no_sku_column(&names));
+                continue;
+            }
+            Ok(None) => continue,
+            Err(e @ (FileError::TooLarge(_) | FileError::Io(_))) => return Err(e),
+            Err(e) => {
+                first_problem.get_or_insert(e);
+                continue;
+            }
         };
-        if first.starts_with('#')
-            || first
-                .get(..13)
-                .is_some_and(|p| p.eq_ignore_ascii_case("templatetype="))
-        {
-            preamble = true;
-            continue;
-        }
+        let mut check = book.rows(i).map_err(xlsx_fatal)?;
+        sheet_header(&mut check)?;
+        while check.next_row().map_err(xlsx_fatal)?.is_some() {}
         return reader_for(
-            &cells,
-            Source::Sheet(SheetSource { range, row }),
+            &names,
+            Source::Sheet(SheetSource { rows }),
             FileFormat::Xlsx,
         );
     }
+    Err(first_problem.unwrap_or(FileError::Empty))
 }
 
-/// A cell as the text a tab-separated file would hold: whole numbers without `.0`, dates
-/// as `YYYY-MM-DD` (or RFC 3339 in UTC when they have a time of day).
-fn cell_text(cell: Option<&Data>) -> Cow<'_, str> {
-    match cell {
-        None | Some(Data::Empty) => Cow::Borrowed(""),
-        Some(Data::String(s)) | Some(Data::DateTimeIso(s)) | Some(Data::DurationIso(s)) => {
-            Cow::Borrowed(s)
-        }
-        Some(Data::Int(i)) => Cow::Owned(i.to_string()),
-        Some(Data::Float(f)) => Cow::Owned(float_text(*f)),
-        Some(Data::Bool(b)) => Cow::Owned(b.to_string()),
-        Some(Data::DateTime(dt)) => {
-            let v = dt.as_f64();
-            if dt.is_datetime() && (1.0..2_958_466.0).contains(&v) {
-                let (y, mo, d, h, mi, s, _) = dt.to_ymd_hms_milli();
-                if (h, mi, s) == (0, 0, 0) {
-                    Cow::Owned(format!("{y:04}-{mo:02}-{d:02}"))
-                } else {
-                    Cow::Owned(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"))
-                }
+/// Skips a sheet's template preamble and reads its row of column names (the attribute
+/// row of a two-row template header). `None` for a sheet with no rows.
+fn sheet_header(rows: &mut SheetRows) -> Result<Option<Vec<String>>, FileError> {
+    let mut preamble = false;
+    let mut template = false;
+    loop {
+        let Some(row) = rows.next_row().map_err(xlsx_fatal)? else {
+            return if preamble {
+                Err(FileError::NoSkuColumn(
+                    "the sheet has template lines (# or TemplateType=) but no row of column names after them".into(),
+                ))
             } else {
-                Cow::Owned(float_text(v))
-            }
+                Ok(None)
+            };
+        };
+        let Some(first) = row.cells.iter().map(|c| c.1.trim()).find(|t| !t.is_empty()) else {
+            continue;
+        };
+        if let Some(is_template) = preamble_line(first) {
+            preamble = true;
+            template |= is_template;
+            continue;
         }
-        Some(Data::Error(e)) => Cow::Owned(e.to_string()),
+        if template && let Some(next) = rows.next_row().map_err(xlsx_fatal)? {
+            if next.cells.iter().any(|(_, t)| is_attribute_row_cell(t)) {
+                return Ok(Some(sheet_names(&next)));
+            }
+            rows.push_back(next);
+        }
+        return Ok(Some(sheet_names(&row)));
     }
 }
 
-fn float_text(f: f64) -> String {
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{}", f as i64)
-    } else {
-        format!("{f}")
+fn sheet_names(row: &SheetRow) -> Vec<String> {
+    let width = row.cells.iter().map(|c| c.0 + 1).max().unwrap_or(0);
+    let mut names = vec![String::new(); width];
+    for (c, t) in &row.cells {
+        names[*c] = t.trim().to_owned();
     }
+    names
+}
+
+/// Whether a line (its first cell) belongs to a template preamble: `Some(true)` for a
+/// `TemplateType=` line, `Some(false)` for a `#` comment.
+fn preamble_line(first: &str) -> Option<bool> {
+    let t = first.trim();
+    let t = t.strip_prefix('"').unwrap_or(t);
+    if t.starts_with('#') {
+        return Some(false);
+    }
+    t.get(..13)
+        .is_some_and(|p| p.eq_ignore_ascii_case("templatetype="))
+        .then_some(true)
+}
+
+/// A cell that marks the attribute row of a two-row template header (SPEC 5: attribute
+/// names are lower case, so the label `SKU` is not one).
+fn is_attribute_row_cell(cell: &str) -> bool {
+    let t = cell.trim();
+    let t = t
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(t);
+    t == "sku" || t == "item_sku"
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1459,14 +1585,25 @@ mod tests {
 
     #[test]
     fn unknown_ignored_and_duplicate_columns() {
-        let text = "sku\titem-note\tHandling-Time\tproduct_tax_code\tcolour\tprice\tPRICE\t\tsize\nA\tn\t2\tx\tred\t1.00\t2.00\tq\tL\n";
+        let text = "sku\titem-note\tHandling-Time\tproduct_tax_code\tcolour\tprice\t\tsize\nA\tn\t2\tx\tred\t1.00\tq\tL\n";
         let mut r = open_bytes(text.as_bytes()).unwrap();
         assert_eq!(
             r.unknown_columns(),
             ["colour".to_string(), "size".to_string()]
         );
-        assert_eq!(r.duplicate_columns(), ["PRICE".to_string()]);
         assert_eq!(r.next().unwrap().fields.price.as_deref(), Some("1.00"));
+        // A known column named twice is FATAL and names the column: which one the
+        // seller meant cannot be told.
+        for text in [
+            "sku\tprice\tPRICE\nA\t1\t2\n",
+            "sku\tsku\nA\tB\n",
+            "sku,quantity,QUANTITY\nA,1,2\n",
+        ] {
+            match open_bytes(text.as_bytes()) {
+                Err(FileError::DuplicateColumn(m)) => assert!(m.contains("named twice"), "{m}"),
+                other => panic!("{text:?}: {:?}", other.map(|_| ())),
+            }
+        }
     }
 
     #[test]

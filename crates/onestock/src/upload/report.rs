@@ -42,8 +42,23 @@ pub fn write_report<'a, W: Write>(
 ) -> io::Result<()> {
     write!(
         w,
-        "Feed Processing Summary:\n\tNumber of records processed\t\t{processed}\n\tNumber of records successful\t\t{successful}\n\n{REPORT_HEADER}\n"
+        "Feed Processing Summary:\n\tNumber of records processed\t\t{processed}\n\tNumber of records successful\t\t{successful}\n\n"
     )?;
+    let mut lines = lines.into_iter().peekable();
+    // A report without errors or warnings ends after the summary and its blank line, as
+    // the marketplace's do (SPEC 5).
+    if lines.peek().is_some() {
+        writeln!(w, "{REPORT_HEADER}")?;
+    }
+    write_lines(&mut w, lines)?;
+    w.flush()
+}
+
+/// Report lines without the summary: the rest of a report streamed a page at a time.
+pub fn write_lines<'a, W: Write>(
+    mut w: W,
+    lines: impl IntoIterator<Item = &'a ReportLine>,
+) -> io::Result<()> {
     for l in lines {
         let kind = match l.kind {
             ReportKind::Error => "Error",
@@ -59,7 +74,7 @@ pub fn write_report<'a, W: Write>(
             one_line(&l.message)
         )?;
     }
-    w.flush()
+    Ok(())
 }
 
 fn one_line(s: &str) -> Cow<'_, str> {
@@ -140,7 +155,7 @@ mod tests {
     fn report_without_lines_and_with_warnings() {
         assert_eq!(
             format_report(0, 0, &[]),
-            "Feed Processing Summary:\n\tNumber of records processed\t\t0\n\tNumber of records successful\t\t0\n\noriginal-record-number\tsku\terror-code\terror-type\terror-message\n"
+            "Feed Processing Summary:\n\tNumber of records processed\t\t0\n\tNumber of records successful\t\t0\n\n"
         );
         let got = format_report(
             2,

@@ -183,6 +183,11 @@ impl TestApp {
         self.start_server(&addr).await;
     }
 
+    /// The database the server runs on (for tests that look behind the API).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// A client without a token.
     pub fn anonymous(&self) -> Client {
         Client {

@@ -1314,6 +1314,26 @@ impl Tx for PgTx<'_> {
             .transpose()
     }
 
+    fn uploads_of_seller(
+        &mut self,
+        seller: &SellerId,
+        store: Option<&StoreCode>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Upload>> {
+        const SQL: &str = concat!(
+            upload_select!(),
+            "WHERE seller_id = $1 AND ($2::text IS NULL OR store = $2) AND ($3::text IS NULL OR upload_id < $3)
+             ORDER BY upload_id DESC LIMIT $4"
+        );
+        let store = store.map(|s| s.as_str());
+        self.conn
+            .query(SQL, &[&seller.0, &store, &before, &(limit as i64)])?
+            .iter()
+            .map(upload_of)
+            .collect()
+    }
+
     fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>> {
         const SQL: &str = concat!(
             upload_select!(),
@@ -1360,6 +1380,36 @@ impl Tx for PgTx<'_> {
                     kind: codec::report_kind(col(r, 3)?)?,
                     message: col(r, 4)?,
                 })
+            })
+            .collect()
+    }
+
+    fn report_page(
+        &mut self,
+        upload_id: &str,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<((i64, i64), ReportLine)>> {
+        let (record, n) = after.unwrap_or((i64::MIN, i64::MIN));
+        let rows = self.conn.query(
+            "SELECT record, n, sku, code, kind, message FROM upload_report
+             WHERE upload_id = $1 AND (record, n) > ($2, $3)
+             ORDER BY record, n LIMIT $4",
+            &[&upload_id, &record, &n, &(limit as i64)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let record: i64 = col(r, 0)?;
+                Ok((
+                    (record, col(r, 1)?),
+                    ReportLine {
+                        record,
+                        sku: col(r, 2)?,
+                        code: col(r, 3)?,
+                        kind: codec::report_kind(col(r, 4)?)?,
+                        message: col(r, 5)?,
+                    },
+                ))
             })
             .collect()
     }

@@ -1087,6 +1087,34 @@ impl Tx for SqliteTx<'_> {
         }
     }
 
+    fn uploads_of_seller(
+        &mut self,
+        seller: &SellerId,
+        store: Option<&StoreCode>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Upload>> {
+        let sql = format!(
+            "SELECT {UPLOAD_COLUMNS} FROM upload
+             WHERE seller_id = ?1 AND (?2 IS NULL OR store = ?2) AND (?3 IS NULL OR upload_id < ?3)
+             ORDER BY upload_id DESC LIMIT ?4"
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(db_err)?;
+        let mut rows = st
+            .query(rusqlite::params![
+                seller.0,
+                store.map(|s| s.as_str()),
+                before,
+                limit as i64
+            ])
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            out.push(read_upload(row)?);
+        }
+        Ok(out)
+    }
+
     fn unfinished_uploads(&mut self) -> StoreResult<Vec<Upload>> {
         let sql = format!(
             "SELECT {UPLOAD_COLUMNS} FROM upload WHERE status IN ('IN_QUEUE', 'IN_PROGRESS')
@@ -1151,6 +1179,42 @@ impl Tx for SqliteTx<'_> {
                 kind: codec::report_kind(&kind_raw)?,
                 message: row.get(4).map_err(db_err)?,
             });
+        }
+        Ok(out)
+    }
+
+    fn report_page(
+        &mut self,
+        upload_id: &str,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> StoreResult<Vec<((i64, i64), ReportLine)>> {
+        let (record, n) = after.unwrap_or((i64::MIN, i64::MIN));
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT record, n, sku, code, kind, message FROM upload_report
+                 WHERE upload_id = ?1 AND (record > ?2 OR (record = ?2 AND n > ?3))
+                 ORDER BY record, n LIMIT ?4",
+            )
+            .map_err(db_err)?;
+        let mut rows = st
+            .query(rusqlite::params![upload_id, record, n, limit as i64])
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let kind_raw: String = row.get(4).map_err(db_err)?;
+            let record: i64 = row.get(0).map_err(db_err)?;
+            out.push((
+                (record, row.get(1).map_err(db_err)?),
+                ReportLine {
+                    record,
+                    sku: row.get(2).map_err(db_err)?,
+                    code: row.get(3).map_err(db_err)?,
+                    kind: codec::report_kind(&kind_raw)?,
+                    message: row.get(5).map_err(db_err)?,
+                },
+            ));
         }
         Ok(out)
     }
