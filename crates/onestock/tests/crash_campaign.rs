@@ -40,7 +40,7 @@ const STORES: [&str; 3] = ["US", "CA", "MX"];
 /// The shared pools (one SKU each, listed in US, CA and MX) and their first quantity.
 /// HOT runs out during the campaign, so refusals for stock happen too.
 const POOLS: [(&str, i64); 4] = [
-    ("HOT", 1_500),
+    ("HOT", 400),
     ("WARM", 100_000),
     ("COOL", 1_000_000),
     ("COLD", 1_000_000),
