@@ -1,0 +1,159 @@
+//! Uploads: R23 (each row is applied by the same rules as the API, and fails alone).
+
+use super::*;
+
+pub(super) fn apply_upload_rows(
+    tx: &mut dyn Tx,
+    ctx: Ctx<'_>,
+    upload_id: &str,
+    warnings: &[ReportLine],
+    records: &[UploadRecord],
+    done: bool,
+) -> Decision {
+    let Some(mut upload) = tx.upload(upload_id)? else {
+        return Ok(Err(DomainError::not_found(format!(
+            "There is no upload {upload_id}."
+        ))));
+    };
+    if matches!(upload.status, UploadStatus::Done | UploadStatus::Fatal) {
+        return Ok(Ok(Outcome::Upload(upload)));
+    }
+    let source = Source::Upload {
+        upload_id: upload_id.to_owned(),
+    };
+    // Whole-file warnings belong to the first chunk applied; a chunk that another
+    // worker already applied before this one must not repeat them.
+    let mut report: Vec<ReportLine> = if upload.records_processed == 0 {
+        warnings.to_vec()
+    } else {
+        Vec::new()
+    };
+    let keys: Vec<(SellerId, Sku)> = records
+        .iter()
+        .filter(|r| r.record > upload.checkpoint)
+        .filter_map(|r| r.row.as_ref().ok())
+        .map(|row| (upload.seller_id.clone(), row.sku.clone()))
+        .collect();
+    tx.prefetch_skus(&keys)?;
+    for rec in records {
+        // A resumed upload may be handed rows it already applied: skip them.
+        if rec.record <= upload.checkpoint {
+            continue;
+        }
+        let result = match &rec.row {
+            Ok(row) => apply_upload_row(tx, ctx, &upload, row, &source)?,
+            Err(e) => Err(e.clone()),
+        };
+        upload.records_processed += 1;
+        match result {
+            Ok(()) => upload.records_successful += 1,
+            Err(e) => {
+                upload.records_failed += 1;
+                report.push(ReportLine {
+                    record: rec.record,
+                    sku: rec.sku.clone(),
+                    code: e.code.as_str().to_owned(),
+                    kind: ReportKind::Error,
+                    message: e.message,
+                });
+            }
+        }
+        upload.checkpoint = rec.record;
+    }
+    if !report.is_empty() {
+        tx.append_report(upload_id, &report)?;
+    }
+    upload.status = if done {
+        UploadStatus::Done
+    } else {
+        UploadStatus::InProgress
+    };
+    tx.update_upload(&upload)?;
+    Ok(Ok(Outcome::Upload(upload)))
+}
+
+pub(super) fn apply_upload_row(
+    tx: &mut dyn Tx,
+    ctx: Ctx<'_>,
+    upload: &Upload,
+    row: &UploadRow,
+    source: &Source,
+) -> StoreResult<Result<(), DomainError>> {
+    let seller = &upload.seller_id;
+    let outcome = match row.action {
+        UploadAction::DeleteEverywhere => delete_sku(tx, ctx, seller, &row.sku, source)?,
+        UploadAction::DeleteInStore => {
+            delete_in_store(tx, ctx, seller, &row.sku, &upload.store, source)?
+        }
+        UploadAction::AddOrUpdate => {
+            let store = match ctx.region.store(upload.store.as_str()) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            };
+            let asin = match &row.product {
+                None => None,
+                Some(ProductRef::Asin(raw)) => match Asin::parse(raw) {
+                    Ok(a) => Some(a),
+                    Err(e) => return Ok(Err(e.field("product-id"))),
+                },
+                Some(ProductRef::Identifier { kind, value }) => {
+                    let id = match crate::catalog::parse_identifier(kind, value) {
+                        Ok(id) => id,
+                        Err(e) => return Ok(Err(e.field("product-id"))),
+                    };
+                    let pages = tx.pages_by_identifier(&id.value)?;
+                    // A page in this store gives the ASIN; a page only elsewhere still
+                    // names the product, so the listing rules (R2, R17) say why it
+                    // cannot be listed here.
+                    let page = pages
+                        .iter()
+                        .find(|p| p.store == store.code)
+                        .or_else(|| pages.first());
+                    match page {
+                        Some(p) => Some(p.asin.clone()),
+                        None => {
+                            return Ok(Err(DomainError::new(
+                                ErrorCode::AsinNotInStore,
+                                format!(
+                                    "No detail page in store {} has {} {}; create the product first.",
+                                    store.code, id.kind, id.value
+                                ),
+                            )
+                            .field("product-id")));
+                        }
+                    }
+                }
+            };
+            let input = ListingInput {
+                asin,
+                price: row.price.map(|amount| PriceInput {
+                    amount,
+                    currency: store.currency.clone(),
+                }),
+                share: row.share,
+                condition: row.condition,
+                quantity: row.quantity,
+                fulfillment: row.fulfillment,
+                start_selling_at: row.start_selling_at.map(Some),
+            };
+            put_listing(tx, ctx, seller, &row.sku, &store.code, &input, source, None)?
+        }
+    };
+    Ok(outcome.map(|_| ()))
+}
+
+pub(super) fn fail_upload(tx: &mut dyn Tx, upload_id: &str, error: &str) -> Decision {
+    let Some(mut upload) = tx.upload(upload_id)? else {
+        return Ok(Err(DomainError::not_found(format!(
+            "There is no upload {upload_id}."
+        ))));
+    };
+    // Finished already (another worker got there first): the first end stands.
+    if matches!(upload.status, UploadStatus::Done | UploadStatus::Fatal) {
+        return Ok(Ok(Outcome::Upload(upload)));
+    }
+    upload.status = UploadStatus::Fatal;
+    upload.error = Some(error.to_owned());
+    tx.update_upload(&upload)?;
+    Ok(Ok(Outcome::Upload(upload)))
+}
