@@ -11,4 +11,5 @@ pub mod http;
 pub mod pages;
 pub mod server;
 pub mod service;
+pub mod spapi;
 pub mod upload;

@@ -1,0 +1,288 @@
+//! The marketplace's own API (SPEC 8) through the real server, on SQLite and PostgreSQL:
+//! tokens, marketplace participations, Listings Items and Catalog Items, read back
+//! through `/v1` too. `spapi_clients` runs the unmodified Python client libraries.
+
+mod common;
+
+use common::{Client, TestApp, upc};
+use serde_json::{Value, json};
+
+const US: &str = "ATVPDKIKX0DER";
+const CA: &str = "A2EUQ1WTGCTBG2";
+const MX: &str = "A1AM78C64UM0Y8";
+
+/// A seller seen through SP-API: its access token and seller id.
+struct Sp {
+    http: reqwest::Client,
+    base: String,
+    access: String,
+    seller_id: String,
+    v1: Client,
+}
+
+struct R {
+    status: u16,
+    body: Value,
+}
+
+impl Sp {
+    async fn new(app: &TestApp, name: &str) -> Sp {
+        let v1 = app.new_seller(name).await;
+        let refresh = v1.token.clone().unwrap_or_default();
+        // Form-encoded, with the token's characters sent as they are.
+        let r = app
+            .http
+            .post(format!("{}/auth/o2/token", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=refresh_token&refresh_token={refresh}&client_id=x&client_secret=y"
+            ))
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.expect("token json");
+        assert_eq!(body["token_type"], "bearer");
+        assert_eq!(body["expires_in"], 3600);
+        let access = body["access_token"].as_str().unwrap_or_default().to_owned();
+        Sp {
+            http: app.http.clone(),
+            base: app.base.clone(),
+            access,
+            seller_id: v1.seller_id.as_str().unwrap_or_default().to_owned(),
+            v1,
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> R {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-amz-access-token", &self.access)
+            // What python-amazon-sp-api sends: a host name cut from another URL.
+            .header("host", "ellingpartnerapi-na.amazon.com");
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert!(status < 500, "{status} {path}: {text}");
+        R { status, body }
+    }
+
+    fn item(&self, sku: &str) -> String {
+        format!("/listings/2021-08-01/items/{}/{sku}", self.seller_id)
+    }
+
+    async fn get(&self, sku: &str, mp: &str) -> R {
+        self.send(
+            reqwest::Method::GET,
+            &format!(
+                "{}?marketplaceIds={mp}&includedData=summaries,attributes,offers,fulfillmentAvailability,issues",
+                self.item(sku)
+            ),
+            None,
+        )
+        .await
+    }
+
+    async fn put(&self, sku: &str, mp: &str, query: &str, body: &str) -> R {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("{}?marketplaceIds={mp}{query}", self.item(sku)),
+            Some(body),
+        )
+        .await
+    }
+}
+
+/// A put body offering an existing ASIN, the price written as a JSON number.
+fn offer(asin: &str, mp: &str, currency: &str, price: &str, quantity: Option<i64>) -> String {
+    let fa = match quantity {
+        Some(q) => format!(
+            r#","fulfillment_availability":[{{"fulfillment_channel_code":"DEFAULT","quantity":{q}}}]"#
+        ),
+        None => String::new(),
+    };
+    format!(
+        r#"{{"productType":"PRODUCT","requirements":"LISTING_OFFER_ONLY","marketplaceIds":["{mp}"],"attributes":{{
+        "merchant_suggested_asin":[{{"value":"{asin}","marketplace_id":"{mp}"}}],
+        "condition_type":[{{"value":"new_new","marketplace_id":"{mp}"}}],
+        "purchasable_offer":[{{"marketplace_id":"{mp}","currency":"{currency}","our_price":[{{"schedule":[{{"value_with_tax":{price}}}]}}]}}]{fa}}}}}"#
+    )
+}
+
+backend_tests! {
+    fn tokens_and_participations(app) {
+        let sp = Sp::new(&app, "token-seller").await;
+        // JSON token body; an unknown refresh token is invalid_grant.
+        let r = app.http.post(format!("{}/auth/o2/token", app.base))
+            .json(&json!({"grant_type": "refresh_token", "refresh_token": "Atzr|nope", "client_id": "a", "client_secret": "b"}))
+            .send().await.expect("token");
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_grant");
+        let r = app.http.post(format!("{}/auth/o2/token", app.base))
+            .json(&json!({"grant_type": "refresh_token", "refresh_token": sp.v1.token, "extra": 1}))
+            .send().await.expect("token");
+        assert_eq!(r.status(), 200);
+
+        let r = sp.send(reqwest::Method::GET, "/sellers/v1/marketplaceParticipations", None).await;
+        assert_eq!(r.status, 200);
+        let ids: Vec<&str> = r.body["payload"].as_array().map(|a| a.iter().filter_map(|p| p["marketplace"]["id"].as_str()).collect()).unwrap_or_default();
+        assert_eq!(ids, vec![US, CA, MX]);
+
+        // Missing, unknown and expired tokens: 403 Unauthorized.
+        let r = app.http.get(format!("{}/sellers/v1/marketplaceParticipations", app.base)).send().await.expect("get");
+        assert_eq!(r.status(), 403);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["errors"][0]["code"], "Unauthorized");
+        let r = app.http.get(format!("{}/sellers/v1/marketplaceParticipations", app.base))
+            .header("x-amz-access-token", "Atza|made-up").send().await.expect("get");
+        assert_eq!(r.status(), 403);
+        app.clock.advance(time::Duration::seconds(3601));
+        let r = sp.send(reqwest::Method::GET, "/sellers/v1/marketplaceParticipations", None).await;
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body["errors"][0]["code"], "Unauthorized");
+    }
+
+    fn listings_items_end_to_end(app) {
+        let sp = Sp::new(&app, "sp-seller").await;
+        let other = Sp::new(&app, "other-seller").await;
+        let asin = sp.v1.product_everywhere(&upc(9001)).await;
+
+        // An offer in US on an existing ASIN, price as a JSON number.
+        let r = sp.put("MUG-1", US, "", &offer(&asin, US, "USD", "19.99", Some(7))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["status"], "ACCEPTED", "{}", r.body);
+        let view = sp.v1.view("MUG-1", "US").await;
+        assert_eq!(view["price"]["amount"], "19.99");
+        assert_eq!(view["quantity"], 7);
+
+        let r = sp.get("MUG-1", US).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["summaries"][0]["status"], json!(["BUYABLE", "DISCOVERABLE"]));
+        assert_eq!(r.body["summaries"][0]["asin"], asin.as_str());
+        assert_eq!(r.body["offers"][0]["price"]["amount"], "19.99");
+        assert_eq!(r.body["fulfillmentAvailability"][0]["quantity"], 7);
+        assert_eq!(r.body["attributes"]["condition_type"][0]["value"], "new_new");
+
+        // The same SKU in CA joins the shared pool; a quantity given then sets the pool.
+        let r = sp.put("MUG-1", CA, "", &offer(&asin, CA, "CAD", "24.50", Some(12))).await;
+        assert_eq!(r.body["status"], "ACCEPTED", "{}", r.body);
+        assert_eq!(sp.v1.quantity("MUG-1", "US").await, 12);
+        let ca = sp.v1.view("MUG-1", "CA").await;
+        assert_eq!(ca["share"], "existing");
+        assert_eq!(ca["price"]["amount"], "24.50");
+        assert_eq!(sp.get("MUG-1", US).await.body["fulfillmentAvailability"][0]["quantity"], 12);
+
+        // An order in MX... first list MX, then an order there lowers what US shows.
+        let r = sp.put("MUG-1", MX, "", &offer(&asin, MX, "MXN", "350", None)).await;
+        assert_eq!(r.body["status"], "ACCEPTED", "{}", r.body);
+        let o = app.order("MX", "o-1", &[(&sp.v1, "MUG-1", 2)]).await;
+        assert_eq!(o.status, 201, "{}", o.body);
+        assert_eq!(sp.get("MUG-1", US).await.body["fulfillmentAvailability"][0]["quantity"], 10);
+
+        // One patch changes the prices of US and CA.
+        let patch = r#"{"productType":"PRODUCT","patches":[{"op":"replace","path":"/attributes/purchasable_offer","value":[
+            {"marketplace_id":"ATVPDKIKX0DER","currency":"USD","our_price":[{"schedule":[{"value_with_tax":21.10}]}]},
+            {"marketplace_id":"A2EUQ1WTGCTBG2","currency":"CAD","our_price":[{"schedule":[{"value_with_tax":0.3e2}]}]}]}]}"#;
+        let r = sp.send(reqwest::Method::PATCH,
+            &format!("{}?marketplaceIds={US},{CA}", sp.item("MUG-1")), Some(patch)).await;
+        assert_eq!(r.body["status"], "INVALID", "0.3e2 is not a price of two decimals: {}", r.body);
+        assert_eq!(r.body["issues"][0]["code"], "INVALID_PRICE");
+        assert_eq!(r.body["issues"][0]["attributeNames"], json!(["purchasable_offer"]));
+        let patch = patch.replace("0.3e2", "30.05");
+        let r = sp.send(reqwest::Method::PATCH,
+            &format!("{}?marketplaceIds={US}&marketplaceIds={CA}", sp.item("MUG-1")), Some(&patch)).await;
+        assert_eq!(r.body["status"], "ACCEPTED", "{}", r.body);
+        assert_eq!(sp.v1.view("MUG-1", "US").await["price"]["amount"], "21.10");
+        assert_eq!(sp.v1.view("MUG-1", "CA").await["price"]["amount"], "30.05");
+
+        // VALIDATION_PREVIEW judges without changing.
+        let r = sp.put("MUG-1", US, "&mode=VALIDATION_PREVIEW", &offer(&asin, US, "USD", "5.55", Some(1))).await;
+        assert_eq!(r.body["status"], "VALID", "{}", r.body);
+        assert_eq!(sp.v1.view("MUG-1", "US").await["price"]["amount"], "21.10");
+        let r = sp.put("NEW-SKU", US, "&mode=VALIDATION_PREVIEW", &offer(&asin, US, "USD", "5.55", Some(1))).await;
+        assert_eq!(r.body["status"], "VALID", "{}", r.body);
+        assert_eq!(sp.get("NEW-SKU", US).await.status, 404);
+        let r = sp.put("MUG-1", US, "&mode=VALIDATION_PREVIEW", &offer("B0ZZZZZZZZ", US, "USD", "5.55", None)).await;
+        assert_eq!(r.body["status"], "INVALID");
+
+        // A refused put: INVALID with the SPEC code.
+        let r = sp.put("MUG-1", US, "", &offer(&asin, US, "CAD", "5.00", None)).await;
+        assert_eq!(r.body["status"], "INVALID");
+        assert_eq!(r.body["issues"][0]["code"], "CURRENCY_MISMATCH");
+        assert_eq!(r.body["issues"][0]["severity"], "ERROR");
+
+        // Search listings, and the wrong seller id.
+        let r = sp.send(reqwest::Method::GET,
+            &format!("/listings/2021-08-01/items/{}?marketplaceIds={US}&includedData=summaries,offers", sp.seller_id), None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["items"][0]["sku"], "MUG-1");
+        let r = other.send(reqwest::Method::GET,
+            &format!("/listings/2021-08-01/items/{}/MUG-1?marketplaceIds={US}", sp.seller_id), None).await;
+        assert_eq!(r.status, 403, "another seller's path");
+        assert_eq!(r.body["errors"][0]["code"], "Unauthorized");
+        let r = other.get("MUG-1", US).await;
+        assert_eq!(r.status, 404, "R22: another seller's SKU is not found");
+        assert_eq!(r.body["errors"][0]["code"], "NotFound");
+
+        // Delete in one store leaves the others; then everywhere.
+        let r = sp.send(reqwest::Method::DELETE,
+            &format!("{}?marketplaceIds={CA}&MarketplaceIds={CA}&marketplace_ids={CA}", sp.item("MUG-1")), None).await;
+        assert_eq!(r.body["status"], "ACCEPTED", "{}", r.body);
+        assert_eq!(sp.get("MUG-1", CA).await.status, 404);
+        assert_eq!(sp.get("MUG-1", US).await.status, 200);
+        let r = sp.send(reqwest::Method::DELETE,
+            &format!("{}?marketplaceIds={US},{MX}", sp.item("MUG-1")), None).await;
+        assert_eq!(r.body["status"], "ACCEPTED", "{}", r.body);
+        assert_eq!(sp.v1.get("/v1/listings/MUG-1").await.status, 404);
+    }
+
+    fn new_product_and_catalog(app) {
+        let sp = Sp::new(&app, "catalog-seller").await;
+        let code = upc(4242);
+        let body = format!(r#"{{"productType":"HOME","requirements":"LISTING","attributes":{{
+            "item_name":[{{"value":"Ceramic Coffee Mug With Lid","language_tag":"en_US","marketplace_id":"{US}"}}],
+            "brand":[{{"value":"Potters"}}],
+            "product_description":[{{"value":"A mug for coffee."}}],
+            "externally_assigned_product_identifier":[{{"type":"upc","value":"{code}"}}],
+            "condition_type":[{{"value":"new_new"}}],
+            "purchasable_offer":[{{"currency":"USD","our_price":[{{"schedule":[{{"value_with_tax":12}}]}}]}}],
+            "fulfillment_availability":[{{"fulfillment_channel_code":"DEFAULT","quantity":3}}]}}}}"#);
+        let r = sp.put("NEW-1", US, "", &body).await;
+        assert_eq!(r.body["status"], "ACCEPTED", "{}", r.body);
+        let asin = r.body["identifiers"][0]["asin"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(sp.v1.view("NEW-1", "US").await["price"]["amount"], "12.00");
+
+        let r = sp.send(reqwest::Method::GET,
+            &format!("/catalog/2022-04-01/items?marketplaceIds={US}&identifiers={code}&identifiersType=UPC&includedData=summaries,identifiers,attributes,productTypes"), None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["numberOfResults"], 1);
+        assert_eq!(r.body["items"][0]["asin"], asin.as_str());
+        assert_eq!(r.body["items"][0]["summaries"][0]["itemName"], "Ceramic Coffee Mug With Lid");
+        assert_eq!(r.body["items"][0]["productTypes"][0]["productType"], "HOME");
+        let r = sp.send(reqwest::Method::GET,
+            &format!("/catalog/2022-04-01/items?marketplaceIds={US}&keywords=coffee%20mug"), None).await;
+        assert_eq!(r.body["items"][0]["asin"], asin.as_str(), "{}", r.body);
+        let r = sp.send(reqwest::Method::GET,
+            &format!("/catalog/2022-04-01/items/{asin}?marketplaceIds={US}&includedData=summaries,attributes"), None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["attributes"]["brand"][0]["value"], "Potters");
+        let r = sp.send(reqwest::Method::GET,
+            &format!("/catalog/2022-04-01/items/{asin}?marketplaceIds={MX}"), None).await;
+        assert_eq!(r.status, 404);
+        let r = sp.send(reqwest::Method::GET, "/catalog/2022-04-01/items?marketplaceIds=NOPE&keywords=x", None).await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body["errors"][0]["code"], "InvalidInput");
+        // Malformed bodies are 400s in the marketplace's shape, never 500.
+        let r = sp.put("NEW-1", US, "", "{not json").await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body["errors"][0]["code"], "InvalidInput");
+    }
+}
