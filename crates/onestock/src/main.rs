@@ -1,5 +1,6 @@
-//! The `onestock` command line: serve the API, manage a local database, send upload
-//! files to a running server, write a template, and run the benchmark.
+//! The `onestock` command line: `serve` and `migrate` open a database; every other
+//! subcommand that acts on data reaches a running server through its API (`--url`,
+//! `--token`, or `ONESTOCK_URL`, `ONESTOCK_TOKEN`), never a database file behind its back.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use onestock::client::Remote;
 use onestock::server::{ConnectionLimits, ServerConfig, build, serve_with};
 use onestock_core::clock::SystemClock;
 use onestock_core::region::Region;
@@ -63,27 +65,44 @@ enum Cmd {
         #[arg(long, env = "ONESTOCK_DATABASE_URL")]
         database_url: Option<String>,
     },
-    /// Manage seller accounts in a local database.
+    /// Seller accounts, through a running server (the operator's token).
     Seller {
         #[command(subcommand)]
         command: SellerCmd,
     },
     /// Send an upload file to a running server, show progress, save the report beside
-    /// the file.
+    /// the file as FILE.UPLOAD_ID.report.txt.
+    ///
+    /// Exit status: 0 when every row was applied; 1 when the server refused the file,
+    /// the file could not be read (FATAL) or any row failed (the report says which).
     Upload {
         /// The store the file is for (US, CA, MX, ...).
         #[arg(long)]
         store: String,
         /// The file: tab- or comma-separated text, or .xlsx.
         file: PathBuf,
-        /// The server.
-        #[arg(long, env = "ONESTOCK_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
-        /// The seller's token.
-        #[arg(long, env = "ONESTOCK_TOKEN", hide_env_values = true)]
-        token: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
-    /// Write an empty inventory-loader template (to FILE, or standard output).
+    /// Past uploads of the seller, through a running server.
+    Uploads {
+        #[command(subcommand)]
+        command: UploadsCmd,
+    },
+    /// The seller's store listings, through a running server.
+    Listings {
+        #[command(subcommand)]
+        command: ListingsCmd,
+    },
+    /// Every change of a SKU's quantities (the ledger), through a running server.
+    Ledger {
+        /// The SKU, as you wrote it (case-sensitive).
+        sku: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Write an empty inventory-loader template to FILE (`.xlsx`: a workbook; any other
+    /// name: tab-separated text), or to standard output.
     Template { file: Option<PathBuf> },
     /// Measure order throughput: group commit against one transaction per order.
     Bench(onestock::bench::BenchArgs),
@@ -92,17 +111,84 @@ enum Cmd {
     BenchUpload(onestock::bench::UploadBenchArgs),
 }
 
+/// A running server and the token to call it with.
+#[derive(Args)]
+struct RemoteArgs {
+    /// The server's address.
+    #[arg(long, env = "ONESTOCK_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The bearer token: a seller's, or the operator's for `seller create`.
+    #[arg(long, env = "ONESTOCK_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl RemoteArgs {
+    fn remote(&self) -> anyhow::Result<Remote> {
+        Remote::new(&self.url, &self.token)
+    }
+}
+
 #[derive(Subcommand)]
 enum SellerCmd {
-    /// Create a seller and print its token (shown once).
+    /// Create a seller (`POST /v1/sellers`, operator token) and print its id and token
+    /// (the token is shown once).
     Create {
-        #[arg(long)]
-        name: String,
-        #[arg(long, env = "ONESTOCK_DATABASE_URL")]
-        database_url: Option<String>,
+        /// The seller's name.
+        #[arg(value_name = "NAME", required_unless_present = "name_flag")]
+        name: Option<String>,
+        /// The seller's name (the same as NAME).
+        #[arg(long = "name", value_name = "NAME", conflicts_with = "name")]
+        name_flag: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
 }
 
+#[derive(Subcommand)]
+enum UploadsCmd {
+    /// List the seller's uploads, newest first (tab-separated: id, store, status, counts).
+    List {
+        /// Only this store's uploads.
+        #[arg(long)]
+        store: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Print an upload's processing report (tab-separated, the marketplace's layout).
+    Report {
+        /// The upload id, as `upload` and `uploads list` print it.
+        upload_id: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ListingsCmd {
+    /// List the seller's store listings in SKU order (tab-separated).
+    List {
+        /// Only this store's listings.
+        #[arg(long)]
+        store: Option<String>,
+        /// Only `active` or `inactive` listings.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Write one store's listings as an inventory-loader file (tab-separated UTF-8) to
+    /// standard output: `onestock listings export --store CA > ca.txt`. Uploading the
+    /// file back to the same store changes nothing.
+    Export {
+        /// The store to export.
+        #[arg(long)]
+        store: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// `serve` and `migrate` only: the database they open.
 fn database_url(given: Option<String>) -> String {
     given.unwrap_or_else(|| "sqlite:onestock.db".to_owned())
 }
@@ -166,7 +252,10 @@ async fn stop_signal() {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        // Colour codes only for a person at a terminal, never into a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "onestock=info,tower_http=warn".into()),
@@ -260,11 +349,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command:
                 SellerCmd::Create {
                     name,
-                    database_url: url,
+                    name_flag,
+                    remote,
                 },
         } => {
-            let url = database_url(url);
-            let (seller_id, token) = onestock::demo::create_seller_local(&url, &name).await?;
+            let Some(name) = name.or(name_flag) else {
+                bail!("give the seller's name: onestock seller create NAME");
+            };
+            let (seller_id, token) =
+                onestock::client::seller_create(&remote.remote()?, &name).await?;
             println!("seller_id: {seller_id}");
             println!("token:     {token}");
             Ok(())
@@ -272,10 +365,69 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Upload {
             store,
             file,
-            url,
-            token,
+            remote,
         } => {
-            onestock::client::upload(&url, &token, &store, &file, Duration::from_millis(250)).await
+            let outcome = onestock::client::upload(
+                &remote.url,
+                &remote.token,
+                &store,
+                &file,
+                Duration::from_millis(250),
+            )
+            .await?;
+            match outcome.status.as_str() {
+                "FATAL" => bail!("the file could not be processed; nothing was applied"),
+                _ if !outcome.succeeded() => bail!(
+                    "{} row(s) failed; see {}",
+                    outcome.records_failed,
+                    outcome.report_path.display()
+                ),
+                _ => Ok(()),
+            }
+        }
+        Cmd::Uploads { command } => {
+            let mut out = std::io::stdout().lock();
+            match command {
+                UploadsCmd::List { store, remote } => {
+                    onestock::client::uploads_list(&remote.remote()?, store.as_deref(), &mut out)
+                        .await
+                }
+                UploadsCmd::Report { upload_id, remote } => {
+                    let text =
+                        onestock::client::uploads_report(&remote.remote()?, &upload_id).await?;
+                    use std::io::Write;
+                    out.write_all(text.as_bytes())?;
+                    Ok(())
+                }
+            }
+        }
+        Cmd::Listings { command } => {
+            let mut out = std::io::stdout().lock();
+            match command {
+                ListingsCmd::List {
+                    store,
+                    status,
+                    remote,
+                } => {
+                    onestock::client::listings_list(
+                        &remote.remote()?,
+                        store.as_deref(),
+                        status.as_deref(),
+                        &mut out,
+                    )
+                    .await
+                }
+                ListingsCmd::Export { store, remote } => {
+                    let n = onestock::client::listings_export(&remote.remote()?, &store, &mut out)
+                        .await?;
+                    eprintln!("exported {n} listing(s) of store {store}");
+                    Ok(())
+                }
+            }
+        }
+        Cmd::Ledger { sku, remote } => {
+            let mut out = std::io::stdout().lock();
+            onestock::client::ledger(&remote.remote()?, &sku, &mut out).await
         }
         Cmd::Template { file } => {
             let text = onestock::upload::report::template();
@@ -284,7 +436,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     if p.exists() {
                         bail!("{} exists; not overwriting it", p.display());
                     }
-                    std::fs::write(&p, text).with_context(|| format!("write {}", p.display()))?;
+                    let ext = p
+                        .extension()
+                        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                        .unwrap_or_default();
+                    match ext.as_str() {
+                        "xlsx" => onestock::client::template_xlsx(&p)?,
+                        "xls" | "xlsm" | "ods" | "numbers" => bail!(
+                            "{}: onestock writes templates as .xlsx workbooks or as text (.txt, .tsv); not .{ext}",
+                            p.display()
+                        ),
+                        _ => std::fs::write(&p, text)
+                            .with_context(|| format!("write {}", p.display()))?,
+                    }
                     println!("wrote {}", p.display());
                 }
                 None => print!("{text}"),

@@ -245,6 +245,7 @@ pub async fn serve_with(
                         let http = http.clone();
                         let stop = stop_rx.clone();
                         connections.spawn(async move {
+                            let _open = crate::metrics::OpenConnection::new();
                             serve_connection(stream, router, &http, stop, slot, permit).await;
                         });
                     } else {
