@@ -6,8 +6,11 @@
 //! and leaves every rule to `onestock_core::rules`.
 //!
 //! Every answer that is not a success is the JSON error shape of SPEC 4.2, including
-//! unknown paths (404 `NOT_FOUND`), wrong methods (405 `INVALID_REQUEST`), bodies over
-//! 1 MiB (413) and panics (500).
+//! unknown paths (404 `NOT_FOUND`), wrong methods (405 `METHOD_NOT_ALLOWED`, with an
+//! `Allow` header), bodies over 1 MiB (413) and panics (500).
+//!
+//! Beside `/v1`: `GET /openapi.json` (the OpenAPI 3.1 document, `docs/openapi.json`) and
+//! `GET /metrics` (Prometheus text, operator token).
 
 mod catalog;
 mod error;
@@ -22,6 +25,9 @@ mod uploads;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -37,6 +43,8 @@ pub fn router(state: AppState) -> Router {
     let pages = crate::pages::router(state.clone());
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .route("/v1/sellers", post(operator::create_seller))
         .route("/v1/stores", get(catalog::stores))
         .route("/v1/catalog/items", post(catalog::create))
@@ -73,13 +81,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/uploads/{upload_id}", get(uploads::get))
         .route("/v1/uploads/{upload_id}/report", get(uploads::report))
         .route("/v1/events", get(events::list))
-        .merge(crate::spapi::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .merge(pages)
         .layer(axum::middleware::from_fn(refuse_control_characters))
+        .layer(axum::middleware::from_fn(allow_header))
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(crate::metrics::count_requests))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -88,12 +97,93 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("There is no such path; the API lives under /v1 (see SPEC 4.1).")
+/// The OpenAPI 3.1 document of the JSON API, kept in the repository as
+/// `docs/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../../../../docs/openapi.json");
+
+/// `GET /openapi.json`: anyone may read the contract.
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+/// `GET /metrics`: Prometheus text format, for the operator's scraper.
+async fn metrics(State(state): State<AppState>, _op: extract::Operator) -> Response {
+    let body = crate::metrics::METRICS.render(&state.service.writer_stats());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "There is no such path. The JSON API lives under /v1 (its endpoints: GET /openapi.json, or docs/api.md in the repository); the seller pages start at /.",
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let body = json!({"error": {
+        "code": "METHOD_NOT_ALLOWED",
+        "message": format!(
+            "{} does not take {method}; the methods it takes are in the Allow header of this answer.",
+            uri.path()
+        ),
+    }});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+/// axum adds `Allow` to its own 405s only; this keeps it on ours. The method router
+/// answers 405 only after every route of the path was tried, so the header it would
+/// have written is rebuilt here from the routes' methods.
+async fn allow_header(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let mut response = next.run(req).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(header::ALLOW)
+        && let Some(allow) = allowed_methods(&path)
+        && let Ok(value) = HeaderValue::from_str(allow)
+    {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+/// The methods of the JSON API's path, matched segment by segment (`{x}` matches any).
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    const ROUTES: &[(&str, &str)] = &[
+        ("/healthz", "GET"),
+        ("/openapi.json", "GET"),
+        ("/metrics", "GET"),
+        ("/v1/sellers", "POST"),
+        ("/v1/stores", "GET"),
+        ("/v1/catalog/items", "POST"),
+        ("/v1/catalog/items/{}", "GET"),
+        ("/v1/catalog/search", "GET"),
+        ("/v1/listings", "GET"),
+        ("/v1/listings/{}", "GET, DELETE"),
+        ("/v1/listings/{}/ledger", "GET"),
+        ("/v1/listings/{}/stores/{}", "PUT, PATCH"),
+        ("/v1/listings/{}/stores/{}/close", "POST"),
+        ("/v1/listings/{}/stores/{}/relist", "POST"),
+        ("/v1/stores/{}/items/{}/offers", "GET"),
+        ("/v1/stores/{}/orders", "POST"),
+        ("/v1/stores/{}/orders/{}/cancel", "POST"),
+        ("/v1/uploads", "GET, POST"),
+        ("/v1/uploads/{}", "GET"),
+        ("/v1/uploads/{}/report", "GET"),
+        ("/v1/events", "GET"),
+    ];
+    let given: Vec<&str> = path.split('/').collect();
+    ROUTES.iter().find_map(|(pattern, methods)| {
+        let want: Vec<&str> = pattern.split('/').collect();
+        let fits =
+            want.len() == given.len() && want.iter().zip(&given).all(|(w, g)| *w == "{}" || w == g);
+        fits.then_some(*methods)
+    })
 }
 
 /// Every door's addresses: a path or query whose decoded text holds a control character
