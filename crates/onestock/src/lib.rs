@@ -12,4 +12,5 @@ pub mod metrics;
 pub mod pages;
 pub mod server;
 pub mod service;
+pub mod spapi;
 pub mod upload;

@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/uploads/{upload_id}", get(uploads::get))
         .route("/v1/uploads/{upload_id}/report", get(uploads::report))
         .route("/v1/events", get(events::list))
+        .merge(crate::spapi::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
