@@ -111,6 +111,22 @@ impl Region {
             .map(|(i, _)| i + 1)
             .collect();
         let line_of = |i: usize| store_lines.get(i).copied().unwrap_or(1);
+        // The line of `key = ...` inside store i's table, else the table's own line: a bad
+        // currency on line 6 is reported on line 6, not where `[[stores]]` stands.
+        let field_line = |i: usize, key: &str| -> usize {
+            let start = line_of(i);
+            text.lines()
+                .enumerate()
+                .skip(start)
+                .take_while(|(_, l)| !l.trim_start().starts_with('['))
+                .find(|(_, l)| {
+                    let t = l.trim_start();
+                    t.strip_prefix(key)
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                })
+                .map(|(n, _)| n + 1)
+                .unwrap_or(start)
+        };
         // Each store is read on its own, so a field missing from one names its table.
         let table: toml::Table = toml::from_str(text).map_err(toml_error)?;
         let mut stores_raw: Vec<StoreFile> = Vec::new();
@@ -129,7 +145,7 @@ impl Region {
         }
         let mut stores: Vec<Store> = Vec::new();
         for (i, s) in file.stores.into_iter().enumerate() {
-            let at = line_of(i);
+            let at = field_line(i, "code");
             let code = StoreCode::parse(&s.code)
                 .filter(|_| s.code.bytes().all(|b| b.is_ascii_uppercase()))
                 .ok_or_else(|| {
@@ -142,11 +158,13 @@ impl Region {
                 return Err(format!("line {at}: store {code} is named twice"));
             }
             if !CURRENCIES.contains(&s.currency.as_str()) {
+                let at = field_line(i, "currency");
                 return Err(format!(
                     "line {at}: store {code}: {:?} is not an ISO 4217 currency code",
                     s.currency
                 ));
             }
+            let at = field_line(i, "languages");
             if s.languages.is_empty() {
                 return Err(format!("line {at}: store {code} has no language"));
             }
@@ -236,12 +254,25 @@ restricted_product_types = ["FIREWORKS"]
     fn bad_files_name_the_line() {
         let dup = "name = \"x\"\n[[stores]]\ncode = \"US\"\nname = \"a\"\ncurrency = \"USD\"\nlanguages = [\"en\"]\nmarketplace_id = \"a\"\n[[stores]]\ncode = \"US\"\nname = \"b\"\ncurrency = \"USD\"\nlanguages = [\"en\"]\nmarketplace_id = \"b\"\n";
         let e = Region::from_toml(dup).unwrap_err();
-        assert!(e.contains("line 8"), "{e}");
+        // The second store's `code` line.
+        assert!(e.contains("line 9") && e.contains("twice"), "{e}");
         assert!(Region::from_toml("name = \"x\"\nstores = []\n").is_err());
         let missing = dup.replacen("name = \"b\"\n", "", 1);
         let e = Region::from_toml(&missing).unwrap_err();
         assert!(e.contains("line 8") && e.contains("name"), "{e}");
         let bad_lang = dup.replacen("[\"en\"]", "[\"eng\"]", 1);
-        assert!(Region::from_toml(&bad_lang).unwrap_err().contains("line 2"));
+        let e = Region::from_toml(&bad_lang).unwrap_err();
+        assert!(e.contains("line 6") && e.contains("eng"), "{e}");
+        // A bad currency names its own line, in the second store too (issue 12).
+        let bad_currency = dup.replacen("code = \"US\"", "code = \"CA\"", 1).replacen(
+            "currency = \"USD\"\nlanguages = [\"en\"]\nmarketplace_id = \"b\"",
+            "currency = \"XYZ\"\nlanguages = [\"en\"]\nmarketplace_id = \"b\"",
+            1,
+        );
+        let e = Region::from_toml(&bad_currency).unwrap_err();
+        assert!(e.contains("line 11") && e.contains("XYZ"), "{e}");
+        let bad_code = dup.replacen("code = \"US\"", "code = \"us\"", 1);
+        let e = Region::from_toml(&bad_code).unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
     }
 }
