@@ -370,7 +370,7 @@ async fn cli_upload_fails_when_rows_fail_and_reports_never_overwrite_each_other(
     std::fs::write(
         &file,
         format!(
-            "{HEADER}\nMUG\t{asin}\tASIN\t9.99\tnew\t5\ta\t\tmerchant\t\nBAD\t036000291453\tUPC\t9.99\tnew\t5\ta\t\tmerchant\t\n"
+            "{HEADER}\nMUG\t{asin}\tASIN\t9.99\tnew\t5\ta\t\tmerchant\t\nBAD\t036000291453\tUPC\t9.99\tnew\t5\ta\t\tmerchant\t\nLONE\t{asin}\tASIN\t9.99\t\t\ta\texisting\tmerchant\t\n"
         ),
     )
     .expect("write");
@@ -378,7 +378,7 @@ async fn cli_upload_fails_when_rows_fail_and_reports_never_overwrite_each_other(
     args.extend(remote(&app, &token));
     let (code, out, err) = cli(dir.path(), &args).await;
     assert_eq!(code, 1, "a failed row fails the command: {out}{err}");
-    assert!(err.contains("1 row(s) failed"), "{err}");
+    assert!(err.contains("2 row(s) failed"), "{err}");
     let first = saved(dir.path(), &out);
     let name = first.file_name().map(|n| n.to_string_lossy().into_owned());
     assert!(
@@ -400,6 +400,13 @@ async fn cli_upload_fails_when_rows_fail_and_reports_never_overwrite_each_other(
     assert!(second.exists(), "{second:?}");
     let report = std::fs::read_to_string(&first).expect("first report");
     assert!(report.contains("INVALID_IDENTIFIER"), "{report}");
+    // A sharing refusal speaks of the file's column, not of the API's field.
+    let lone = report
+        .lines()
+        .find(|l| l.contains("\tLONE\t"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(lone.contains("SHARING_NOT_AVAILABLE"), "{lone}");
+    assert!(lone.contains("inventory-sharing") && !lone.contains("share:"), "{lone}");
 
     // uploads list: both, newest first; uploads report: the server's report.
     let mut args = vec!["uploads", "list"];
@@ -409,7 +416,7 @@ async fn cli_upload_fails_when_rows_fail_and_reports_never_overwrite_each_other(
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{out}");
     assert!(rows[0].contains("\tDONE\t1\t1\t0"), "{out}");
-    assert!(rows[1].contains("\tDONE\t2\t1\t1"), "{out}");
+    assert!(rows[1].contains("\tDONE\t3\t1\t2"), "{out}");
     let old_id = rows[1].split('\t').next().expect("id").to_owned();
     let mut args = vec!["uploads", "report", old_id.as_str()];
     args.extend(remote(&app, &token));

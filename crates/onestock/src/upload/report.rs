@@ -71,10 +71,41 @@ pub fn write_lines<'a, W: Write>(
             one_line(&l.sku),
             one_line(&l.code),
             kind,
-            one_line(&l.message)
+            one_line(&file_words(&l.message))
         )?;
     }
     Ok(())
+}
+
+/// The rules speak the API's words (`send share: "unique"`); a report is read by someone
+/// who wrote a file, whose column is `inventory-sharing`. The rules' messages are shared
+/// by every door, so the upload door says them in the file's words here.
+pub fn file_words(message: &str) -> Cow<'_, str> {
+    const WORDS: [(&str, &str); 6] = [
+        (
+            "send share: \"unique\" or leave it out",
+            "put unique in inventory-sharing, or leave it empty",
+        ),
+        (
+            "send share: \"unique\" or leave share out",
+            "put unique in inventory-sharing, or leave inventory-sharing empty",
+        ),
+        ("send share: \"unique\"", "put unique in inventory-sharing"),
+        (
+            "send share: \"existing\"",
+            "put existing in inventory-sharing",
+        ),
+        ("leave share out", "leave inventory-sharing empty"),
+        ("share: \"", "inventory-sharing \""),
+    ];
+    if !message.contains("share") {
+        return Cow::Borrowed(message);
+    }
+    let mut out = message.to_owned();
+    for (api, file) in WORDS {
+        out = out.replace(api, file);
+    }
+    Cow::Owned(out)
 }
 
 fn one_line(s: &str) -> Cow<'_, str> {
@@ -117,6 +148,20 @@ pub fn template() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sharing_messages_speak_of_the_files_column() {
+        for m in [
+            "Listings fulfilled by the marketplace never share a pool; send share: \"unique\" or leave it out.",
+            "This SKU's other listings are fulfilled by the marketplace, which never share a pool; send share: \"unique\" or leave share out.",
+            "SKU M has no shared pool in another store to join; leave share out to start one, or send share: \"unique\".",
+        ] {
+            let said = file_words(m);
+            assert!(!said.contains("share:"), "{said}");
+            assert!(said.contains("inventory-sharing"), "{said}");
+        }
+        assert_eq!(file_words("The UPC is wrong."), "The UPC is wrong.");
+    }
 
     fn line(record: i64, sku: &str, code: &str, kind: ReportKind, message: &str) -> ReportLine {
         ReportLine {
