@@ -23,6 +23,8 @@ pub enum ErrorCode {
     SkuAsinMismatch,
     AsinNotInStore,
     PossibleMatch,
+    /// R3: a cross-store match whose product information differs.
+    ProductDataConflict,
     SharingNotAvailable,
     SharingModeImmutable,
     FulfillmentCannotShare,
@@ -59,6 +61,7 @@ impl ErrorCode {
             SkuAsinMismatch => "SKU_ASIN_MISMATCH",
             AsinNotInStore => "ASIN_NOT_IN_STORE",
             PossibleMatch => "POSSIBLE_MATCH",
+            ProductDataConflict => "PRODUCT_DATA_CONFLICT",
             SharingNotAvailable => "SHARING_NOT_AVAILABLE",
             SharingModeImmutable => "SHARING_MODE_IMMUTABLE",
             FulfillmentCannotShare => "FULFILLMENT_CANNOT_SHARE",
@@ -97,7 +100,7 @@ pub struct DomainError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
-    /// Only for `POSSIBLE_MATCH`.
+    /// Only for `POSSIBLE_MATCH` and `PRODUCT_DATA_CONFLICT`.
     pub matches: Vec<Match>,
 }
 

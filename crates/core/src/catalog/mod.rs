@@ -77,6 +77,16 @@ pub fn normalize_title(title: &str) -> String {
     text::normalize_title(title)
 }
 
+/// R3: the form in which two brands are the same when equal: lower case (Unicode),
+/// Latin accents folded as in [`normalize_title`], and only letters and digits kept, so
+/// `ACME inc.`, `Acme Inc` and `acme-inc` all give `acmeinc`, and `Nestlé` is `nestle`.
+pub fn normalize_brand(brand: &str) -> String {
+    text::fold_accents(&brand.to_lowercase())
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
 /// The words of `text` as indexed and searched: lower case, split on non-alphanumerics,
 /// stemmed for `language` (`en`, `fr`, `es`; other languages unstemmed).
 ///

@@ -2,7 +2,33 @@
 
 use super::*;
 
+/// `POST /v1/catalog/items` (R3): every check, then the page is written.
 pub(super) fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> Decision {
+    let planned = check!(plan_product(tx, ctx, p)?);
+    tx.insert_page(&planned.page)?;
+    Ok(Ok(Outcome::Product {
+        asin: planned.page.asin,
+        store: planned.page.store,
+        matched: planned.matched,
+    }))
+}
+
+/// The page a new product gets, once every rule of R3, R4, R5 and R17 has passed; nothing
+/// is written, so a caller can check more rules before [`Tx::insert_page`] (an upload row
+/// that creates a product and lists on it in one step, SPEC 5).
+pub(super) struct PlannedProduct {
+    pub(super) page: DetailPage,
+    /// The page is for an ASIN that has pages in other stores (R3).
+    pub(super) matched: bool,
+}
+
+/// The checks of [`create_product`], which every door that creates products goes through
+/// (the API, the pages, upload rows of category templates).
+pub(super) fn plan_product(
+    tx: &mut dyn Tx,
+    ctx: Ctx<'_>,
+    p: &NewProduct,
+) -> StoreResult<Result<PlannedProduct, DomainError>> {
     let store = check!(ctx.region.store(&p.store));
     let title = p.title.trim();
     let brand = p.brand.trim();
@@ -64,7 +90,7 @@ pub(super) fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> D
     ));
 
     // R3: a page with the same identifier in this store is the product itself.
-    let mut elsewhere: Option<DetailPage> = None;
+    let mut elsewhere: Vec<DetailPage> = Vec::new();
     let mut same_store: Vec<Match> = Vec::new();
     for id in &identifiers {
         for page in tx.pages_by_identifier(&id.value)? {
@@ -72,8 +98,11 @@ pub(super) fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> D
                 if !same_store.iter().any(|m| m.asin == page.asin.as_str()) {
                     same_store.push(page_match(&page));
                 }
-            } else if elsewhere.is_none() {
-                elsewhere = Some(page);
+            } else if !elsewhere
+                .iter()
+                .any(|e| e.asin == page.asin && e.store == page.store)
+            {
+                elsewhere.push(page);
             }
         }
     }
@@ -96,13 +125,12 @@ pub(super) fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> D
         product_type: product_type.clone(),
         identifiers: identifiers.clone(),
     };
-    // Same identifier, page only in other stores: the same ASIN gets a page here.
-    if let Some(other) = elsewhere {
-        let page = page_for(other.asin.clone());
-        tx.insert_page(&page)?;
-        return Ok(Ok(Outcome::Product {
-            asin: other.asin,
-            store: store.code.clone(),
+    // Same identifier, page only in other stores: the same ASIN gets a page here, when
+    // the information describes the same product.
+    if let Some(first) = elsewhere.first() {
+        check!(same_product_information(&elsewhere, brand, &product_type));
+        return Ok(Ok(PlannedProduct {
+            page: page_for(first.asin.clone()),
             matched: true,
         }));
     }
@@ -130,12 +158,98 @@ pub(super) fn create_product(tx: &mut dyn Tx, ctx: Ctx<'_>, p: &NewProduct) -> D
             break candidate;
         }
     };
-    tx.insert_page(&page_for(asin.clone()))?;
-    Ok(Ok(Outcome::Product {
-        asin,
-        store: store.code.clone(),
+    Ok(Ok(PlannedProduct {
+        page: page_for(asin),
         matched: false,
     }))
+}
+
+/// R3 "the same product information": `pages` (every page in other stores an identifier
+/// leads to) must be of one ASIN, and the new page's brand (normalised,
+/// [`crate::catalog::normalize_brand`]) and product type (already upper case) must be
+/// those of each of them. Otherwise `PRODUCT_DATA_CONFLICT`, naming each field that
+/// differs, with every page as a match.
+fn same_product_information(
+    pages: &[DetailPage],
+    brand: &str,
+    product_type: &str,
+) -> Result<(), DomainError> {
+    let mut asins: Vec<&Asin> = Vec::new();
+    for p in pages {
+        if !asins.contains(&&p.asin) {
+            asins.push(&p.asin);
+        }
+    }
+    let wanted_brand = crate::catalog::normalize_brand(brand);
+    let mut differs: Vec<(&str, String)> = Vec::new();
+    if asins.len() > 1 {
+        let listed: Vec<String> = asins.iter().map(|a| a.to_string()).collect();
+        differs.push((
+            "identifiers",
+            format!(
+                "identifiers: they lead to {} different ASINs ({})",
+                asins.len(),
+                listed.join(", ")
+            ),
+        ));
+    }
+    let mut brands: Vec<&str> = Vec::new();
+    for p in pages {
+        if crate::catalog::normalize_brand(&p.brand) != wanted_brand
+            && !brands.contains(&p.brand.as_str())
+        {
+            brands.push(&p.brand);
+        }
+    }
+    if !brands.is_empty() {
+        differs.push((
+            "brand",
+            format!(
+                "brand: {brand:?} here, {} on the existing page",
+                quoted(&brands)
+            ),
+        ));
+    }
+    let mut types: Vec<&str> = Vec::new();
+    for p in pages {
+        if !p.product_type.eq_ignore_ascii_case(product_type)
+            && !types.contains(&p.product_type.as_str())
+        {
+            types.push(&p.product_type);
+        }
+    }
+    if !types.is_empty() {
+        differs.push((
+            "product_type",
+            format!(
+                "product_type: {product_type:?} here, {} on the existing page",
+                quoted(&types)
+            ),
+        ));
+    }
+    let Some((field, _)) = differs.first() else {
+        return Ok(());
+    };
+    let field = (*field).to_owned();
+    let details: Vec<String> = differs.into_iter().map(|(_, d)| d).collect();
+    let mut e = DomainError::new(
+        ErrorCode::ProductDataConflict,
+        format!(
+            "This product's identifiers lead to an existing product in other stores, but the information differs ({}); give the same product information as the existing page (see matches), or use the identifiers of this product.",
+            details.join("; ")
+        ),
+    )
+    .field(field);
+    e.matches = pages.iter().map(page_match).collect();
+    Err(e)
+}
+
+fn quoted(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 pub(super) fn possible_match(message: String, matches: Vec<Match>) -> DomainError {

@@ -36,6 +36,7 @@ pub(super) fn put_listing(
     input: &ListingInput,
     source: &Source,
     if_match: Option<i64>,
+    new_page: Option<&DetailPage>,
 ) -> Decision {
     let store = check!(ctx.region.store(store_code.as_str()));
     let mut state = load(tx, ctx, seller, sku)?;
@@ -126,7 +127,12 @@ pub(super) fn put_listing(
         )
         .field("asin")));
     }
-    check!(page_in_store(tx, store, &asin)?);
+    // A page planned by the same command (an upload row that creates its product) has
+    // passed R2 and R17 already; it is written with the listing.
+    let planned = new_page.filter(|p| p.asin == asin && p.store == store.code);
+    if planned.is_none() {
+        check!(page_in_store(tx, store, &asin)?);
+    }
     if let Some(q) = input.quantity {
         check!(check_quantity(q, "quantity"));
     }
@@ -184,6 +190,9 @@ pub(super) fn put_listing(
     }
 
     // Past this point the command succeeds: write.
+    if let Some(page) = planned {
+        tx.insert_page(page)?;
+    }
     let reason = match source {
         Source::Api => LedgerReason::Set,
         Source::Upload { .. } => LedgerReason::Upload,

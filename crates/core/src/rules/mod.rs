@@ -125,6 +125,25 @@ pub enum UploadAction {
     DeleteInStore,
     /// `x`: delete product and listing in every store (R16).
     DeleteEverywhere,
+    /// `PartialUpdate` (category templates): changes only the filled fields of a listing
+    /// that exists; never creates a listing or a product.
+    PartialUpdate,
+}
+
+/// The product information of a category template row (SPEC 5), from which a row whose
+/// product has no page in the store creates it, as `POST /v1/catalog/items` would.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProductInfo {
+    /// `feed_product_type`.
+    pub product_type: String,
+    /// `item_name`.
+    pub title: String,
+    /// `brand_name`.
+    pub brand: String,
+    /// `product_description`.
+    pub description: String,
+    /// `language_value` as a code, None for the store's first language.
+    pub language: Option<String>,
 }
 
 /// One data row of an upload file, parsed by the upload door.
@@ -139,6 +158,8 @@ pub struct UploadRow {
     pub share: Option<ShareMode>,
     pub fulfillment: Option<Fulfillment>,
     pub start_selling_at: Option<OffsetDateTime>,
+    /// Set when the row fills any of `feed_product_type`, `brand_name`, `item_name`.
+    pub product_info: Option<ProductInfo>,
 }
 
 /// A row as the upload door read it: parsed, or already refused (bad value in a cell).
@@ -257,7 +278,7 @@ pub fn execute(tx: &mut dyn Tx, ctx: Ctx<'_>, cmd: &Command) -> Decision {
             input,
             source,
             if_match,
-        } => put_listing(tx, ctx, seller, sku, store, input, source, *if_match),
+        } => put_listing(tx, ctx, seller, sku, store, input, source, *if_match, None),
         Command::PatchListing {
             seller,
             sku,
@@ -313,7 +334,7 @@ mod sellers;
 mod uploads;
 mod views;
 
-use catalog::{create_product, page_in_store};
+use catalog::{create_product, page_in_store, plan_product};
 use listings::{delete_in_store, delete_sku, patch_listing, put_listing, set_closed};
 use orders::{cancel_order, place_order};
 use sellers::create_seller;

@@ -85,13 +85,40 @@ pub(super) fn apply_upload_row(
         UploadAction::DeleteInStore => {
             delete_in_store(tx, ctx, seller, &row.sku, &upload.store, source)?
         }
-        UploadAction::AddOrUpdate => {
+        UploadAction::AddOrUpdate | UploadAction::PartialUpdate => {
             let store = match ctx.region.store(upload.store.as_str()) {
                 Ok(s) => s,
                 Err(e) => return Ok(Err(e)),
             };
+            // Whether the row may create the product (SPEC 5, category templates): it
+            // gives product information, is not a PartialUpdate, and the SKU has no
+            // listing in this store yet (a listing that exists keeps its product).
+            let listed_here = load(tx, ctx, seller, &row.sku)?
+                .listing(&store.code)
+                .is_some();
+            if row.action == UploadAction::PartialUpdate && !listed_here {
+                return Ok(Err(DomainError::not_found(format!(
+                    "PartialUpdate changes a listing that exists, and SKU {} has no listing in store {}; use Update to create it.",
+                    row.sku, store.code
+                ))
+                .field("update_delete")));
+            }
+            let creates = row
+                .product_info
+                .as_ref()
+                .filter(|_| row.action == UploadAction::AddOrUpdate && !listed_here);
+            let mut new_page: Option<DetailPage> = None;
             let asin = match &row.product {
-                None => None,
+                None => match creates {
+                    Some(info) => {
+                        let page =
+                            check!(plan_product(tx, ctx, &new_product(store, info, None))?).page;
+                        let asin = page.asin.clone();
+                        new_page = Some(page);
+                        Some(asin)
+                    }
+                    None => None,
+                },
                 Some(ProductRef::Asin(raw)) => match Asin::parse(raw) {
                     Ok(a) => Some(a),
                     Err(e) => return Ok(Err(e.field("product-id"))),
@@ -102,25 +129,38 @@ pub(super) fn apply_upload_row(
                         Err(e) => return Ok(Err(e.field("product-id"))),
                     };
                     let pages = tx.pages_by_identifier(&id.value)?;
-                    // A page in this store gives the ASIN; a page only elsewhere still
-                    // names the product, so the listing rules (R2, R17) say why it
-                    // cannot be listed here.
-                    let page = pages
-                        .iter()
-                        .find(|p| p.store == store.code)
-                        .or_else(|| pages.first());
-                    match page {
-                        Some(p) => Some(p.asin.clone()),
-                        None => {
-                            return Ok(Err(DomainError::new(
-                                ErrorCode::AsinNotInStore,
-                                format!(
-                                    "No detail page in store {} has {} {}; create the product first.",
-                                    store.code, id.kind, id.value
-                                ),
-                            )
-                            .field("product-id")));
+                    let here = pages.iter().find(|p| p.store == store.code);
+                    match (here, creates) {
+                        (Some(p), _) => Some(p.asin.clone()),
+                        // No page here: the row creates it by R3, through the checks of
+                        // POST /v1/catalog/items (a page elsewhere gives its ASIN when
+                        // the information is the same, PRODUCT_DATA_CONFLICT otherwise).
+                        (None, Some(info)) => {
+                            let page = check!(plan_product(
+                                tx,
+                                ctx,
+                                &new_product(store, info, Some(&id))
+                            )?)
+                            .page;
+                            let asin = page.asin.clone();
+                            new_page = Some(page);
+                            Some(asin)
                         }
+                        // A page only elsewhere still names the product, so the listing
+                        // rules (R2, R17) say why it cannot be listed here.
+                        (None, None) => match pages.first() {
+                            Some(p) => Some(p.asin.clone()),
+                            None => {
+                                return Ok(Err(DomainError::new(
+                                    ErrorCode::AsinNotInStore,
+                                    format!(
+                                        "No detail page in store {} has {} {}; create the product first.",
+                                        store.code, id.kind, id.value
+                                    ),
+                                )
+                                .field("product-id")));
+                            }
+                        },
                     }
                 }
             };
@@ -136,10 +176,43 @@ pub(super) fn apply_upload_row(
                 fulfillment: row.fulfillment,
                 start_selling_at: row.start_selling_at.map(Some),
             };
-            put_listing(tx, ctx, seller, &row.sku, &store.code, &input, source, None)?
+            // The product's page (when the row creates it) is written by the same
+            // command as the listing, after every check of both has passed.
+            put_listing(
+                tx,
+                ctx,
+                seller,
+                &row.sku,
+                &store.code,
+                &input,
+                source,
+                None,
+                new_page.as_ref(),
+            )?
         }
     };
     Ok(outcome.map(|_| ()))
+}
+
+/// The `POST /v1/catalog/items` body a category row stands for: never `force_new` (a
+/// file cannot force a new product).
+fn new_product(store: &Store, info: &ProductInfo, id: Option<&Identifier>) -> NewProduct {
+    NewProduct {
+        store: store.code.to_string(),
+        product_type: info.product_type.clone(),
+        title: info.title.clone(),
+        brand: info.brand.clone(),
+        description: info.description.clone(),
+        language: info
+            .language
+            .clone()
+            .or_else(|| store.languages.first().cloned())
+            .unwrap_or_default(),
+        identifiers: id
+            .map(|i| vec![(i.kind.clone(), i.value.clone())])
+            .unwrap_or_default(),
+        force_new: false,
+    }
 }
 
 pub(super) fn fail_upload(tx: &mut dyn Tx, upload_id: &str, error: &str) -> Decision {

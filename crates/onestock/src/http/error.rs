@@ -117,6 +117,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         SkuAsinMismatch
         | AsinNotInStore
         | PossibleMatch
+        | ProductDataConflict
         | SharingNotAvailable
         | SharingModeImmutable
         | FulfillmentCannotShare

@@ -72,7 +72,10 @@ mod row;
 mod tests;
 mod text;
 
-pub use header::{IGNORED_COLUMNS, KNOWN_COLUMNS};
+use header::SLOTS;
+pub use header::{
+    COLUMN_ALIASES, IGNORED_COLUMNS, KNOWN_COLUMNS, PRODUCT_COLUMNS, is_ignored_column,
+};
 pub use row::{Action, ProductId, RowOp, parse_row};
 
 use header::{
@@ -134,10 +137,18 @@ pub struct RowFields {
     pub inventory_sharing: Option<String>,
     pub fulfillment_channel: Option<String>,
     pub start_selling_date: Option<String>,
+    /// The category templates' product information (SPEC 5).
+    pub feed_product_type: Option<String>,
+    pub brand_name: Option<String>,
+    pub item_name: Option<String>,
+    pub product_description: Option<String>,
+    pub language_value: Option<String>,
+    /// `DEFAULT` or `AMAZON_NA`: the channel where `fulfillment-channel` is empty.
+    pub fulfillment_center_id: Option<String>,
 }
 
 impl RowFields {
-    fn from_slots(slots: [Option<String>; 10]) -> RowFields {
+    fn from_slots(slots: [Option<String>; SLOTS]) -> RowFields {
         let [
             sku,
             product_id,
@@ -149,6 +160,12 @@ impl RowFields {
             inventory_sharing,
             fulfillment_channel,
             start_selling_date,
+            feed_product_type,
+            brand_name,
+            item_name,
+            product_description,
+            language_value,
+            fulfillment_center_id,
         ] = slots;
         RowFields {
             sku,
@@ -161,6 +178,12 @@ impl RowFields {
             inventory_sharing,
             fulfillment_channel,
             start_selling_date,
+            feed_product_type,
+            brand_name,
+            item_name,
+            product_description,
+            language_value,
+            fulfillment_center_id,
         }
     }
 }
@@ -270,7 +293,7 @@ impl RowReader {
             if !matches!(parsed, Ok(true)) && !too_long {
                 continue;
             }
-            let mut slots: [Option<String>; 10] = Default::default();
+            let mut slots: [Option<String>; SLOTS] = Default::default();
             let mut blank = true;
             let mut bad_text = false;
             for (i, raw) in src.record.iter().enumerate() {
@@ -327,7 +350,7 @@ impl RowReader {
                     return None;
                 }
             };
-            let mut slots: [Option<String>; 10] = Default::default();
+            let mut slots: [Option<String>; SLOTS] = Default::default();
             let mut blank = true;
             for (c, text) in &row.cells {
                 let t = text.trim();

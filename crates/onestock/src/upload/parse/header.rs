@@ -16,93 +16,279 @@ pub const KNOWN_COLUMNS: [&str; 10] = [
     "start-selling-date",
 ];
 
-/// Columns of the marketplace's templates that are accepted and never read (in the form
-/// names are compared in: lower case, `-` for `_` and spaces).
+/// The columns a row reads beyond [`KNOWN_COLUMNS`] (SPEC 5): the category templates'
+/// product information, and `fulfillment-center-id` (read where `fulfillment-channel`
+/// is empty). Slots 10 to 15 of a row, in this order.
+pub const PRODUCT_COLUMNS: [&str; 6] = [
+    "feed-product-type",
+    "brand-name",
+    "item-name",
+    "product-description",
+    "language-value",
+    "fulfillment-center-id",
+];
+
+/// Known columns in all: [`KNOWN_COLUMNS`] then [`PRODUCT_COLUMNS`].
+pub(super) const SLOTS: usize = 16;
+
+/// The category templates' names (`TemplateType=fptcustom`) of columns of section 5's
+/// table, with the slot each fills.
+pub const COLUMN_ALIASES: [(&str, usize); 6] = [
+    ("item-sku", 0),
+    ("external-product-id", 1),
+    ("external-product-id-type", 2),
+    ("standard-price", 3),
+    ("condition-type", 4),
+    ("update-delete", 6),
+];
+
+/// Columns of the marketplace's templates (the Inventory Loader's full attribute row,
+/// Price & Quantity, and the category templates' common columns) that are accepted and
+/// never read, in the form names are compared in: lower case, `-` for `_` and spaces.
+/// A numbered column (`bullet_point1` ... `5`, `supplier_declared_dg_hz_regulation1`
+/// ... `5`, `ghs_classification_class1` ... `3`) is listed by its name without the
+/// number, and any number is accepted after it.
 pub const IGNORED_COLUMNS: &[&str] = &[
-    "item-note",
-    "will-ship-internationally",
-    "expedited-shipping",
-    "handling-time",
     "minimum-seller-allowed-price",
     "maximum-seller-allowed-price",
+    "will-ship-internationally",
+    "expedited-shipping",
+    "item-note",
     "product-tax-code",
+    "handling-time",
     "merchant-shipping-group-name",
-    "merchant-shipping-group",
-    "item-name",
-    "item-description",
-    "leadtime-to-ship",
     "batteries-required",
     "are-batteries-included",
-    "item-is-marketplace",
-    "item-package-quantity",
-    "number-of-items",
-    "list-price",
-    "sale-price",
-    "sale-from-date",
-    "sale-through-date",
-    "sale-start-date",
-    "sale-end-date",
-    "restock-date",
-    "max-order-quantity",
-    "max-aggregate-ship-quantity",
-    "offering-can-be-gift-messaged",
-    "offering-can-be-giftwrapped",
-    "is-discontinued-by-manufacturer",
-    "main-image-url",
-    "other-image-url",
-    "other-image-url1",
-    "other-image-url2",
-    "other-image-url3",
-    "swatch-image-url",
-    "brand-name",
-    "brand",
-    "manufacturer",
-    "part-number",
-    "model",
-    "product-type",
-    "feed-product-type",
-    "item-type",
-    "bullet-point1",
-    "bullet-point2",
-    "bullet-point3",
-    "bullet-point4",
-    "bullet-point5",
-    "generic-keywords",
-    "search-terms",
-    "condition-note",
-    "currency",
-    "ship-internationally",
+    "battery-cell-composition",
+    "battery-type",
+    "number-of-batteries",
+    "battery-weight",
+    "battery-weight-unit-of-measure",
+    "number-of-lithium-ion-cells",
+    "number-of-lithium-metal-cells",
+    "lithium-battery-packaging",
+    "lithium-battery-energy-content",
+    "lithium-battery-energy-content-unit-of-measure",
+    "lithium-battery-weight",
+    "lithium-battery-weight-unit-of-measure",
+    "supplier-declared-dg-hz-regulation",
+    "hazmat-united-nations-regulatory-id",
+    "safety-data-sheet-url",
     "item-weight",
     "item-weight-unit-of-measure",
-    "shipping-weight",
-    "website-shipping-weight",
-    "website-shipping-weight-unit-of-measure",
-    "fulfillment-center-id",
-    "package-height",
-    "package-width",
-    "package-length",
-    "package-length-unit-of-measure",
-    "package-weight",
-    "package-weight-unit-of-measure",
+    "item-volume",
+    "item-volume-unit-of-measure",
+    "flash-point",
+    "ghs-classification-class",
+    "item-is-marketplace",
+    "leadtime-to-ship",
+    "item-description",
+    "merchant-shipping-group",
+    "ship-internationally",
+    "currency",
+    "sale-price",
+    "sale-start-date",
+    "sale-end-date",
+    "sale-from-date",
+    "sale-through-date",
     "business-price",
     "quantity-price-type",
+    "quantity-lower-bound",
+    "quantity-price",
     "progressive-discount-type",
+    "progressive-discount-lower-bound",
+    "progressive-discount-value",
+    "pricing-action",
     "national-stock-number",
     "unspsc-code",
-    "pricing-action",
-    "update-delete",
-    "external-product-id",
-    "external-product-id-type",
-    "item-sku",
+    "list-price",
+    "list-price-with-tax",
+    "minimum-advertised-price",
+    "map-price",
+    "points",
+    "restock-date",
+    "max-order-quantity",
+    "item-type",
+    "condition-note",
+    "manufacturer",
+    "part-number",
+    "mfr-part-number",
+    "model",
+    "model-name",
+    "model-number",
+    "model-year",
+    "main-image-url",
+    "other-image-url",
+    "swatch-image-url",
     "parent-child",
     "parent-sku",
     "relationship-type",
     "variation-theme",
+    "bullet-point",
+    "generic-keywords",
+    "target-audience-keywords",
+    "specific-uses-keywords",
+    "thesaurus-attribute-keywords",
+    "platinum-keywords",
+    "subject-keywords",
+    "recommended-browse-nodes",
+    "color-name",
+    "color-map",
+    "size-name",
+    "size-map",
+    "material-type",
+    "material-composition",
+    "department-name",
+    "style-name",
+    "pattern-name",
+    "item-shape",
+    "item-form",
+    "item-length",
+    "item-width",
+    "item-height",
+    "item-dimensions-unit-of-measure",
+    "item-length-unit-of-measure",
+    "item-width-unit-of-measure",
+    "item-height-unit-of-measure",
+    "item-display-length",
+    "item-display-width",
+    "item-display-height",
+    "item-display-weight",
+    "item-display-length-unit-of-measure",
+    "item-display-width-unit-of-measure",
+    "item-display-height-unit-of-measure",
+    "item-display-weight-unit-of-measure",
+    "item-display-volume",
+    "item-display-volume-unit-of-measure",
+    "shipping-weight",
+    "website-shipping-weight",
+    "website-shipping-weight-unit-of-measure",
+    "package-height",
+    "package-width",
+    "package-length",
+    "package-weight",
+    "package-length-unit-of-measure",
+    "package-height-unit-of-measure",
+    "package-width-unit-of-measure",
+    "package-weight-unit-of-measure",
+    "package-dimensions-unit-of-measure",
+    "package-level",
+    "package-contains-quantity",
+    "package-contains-identifier",
     "country-of-origin",
+    "country-string",
+    "cpsia-cautionary-statement",
+    "cpsia-cautionary-description",
     "warranty-description",
     "legal-disclaimer-description",
     "safety-warning",
+    "product-site-launch-date",
+    "merchant-release-date",
+    "offering-can-be-gift-messaged",
+    "offering-can-be-giftwrapped",
+    "is-discontinued-by-manufacturer",
+    "max-aggregate-ship-quantity",
+    "item-package-quantity",
+    "number-of-items",
+    "fulfillment-latency",
+    "missing-keyset-reason",
+    "gtin-exemption-reason",
+    "included-components",
+    "unit-count",
+    "unit-count-type",
+    "is-expiration-dated-product",
+    "fabric-type",
+    "import-designation",
+    "special-features",
+    "number-of-boxes",
+    "number-of-pieces",
+    "california-proposition-65-compliance-type",
+    "california-proposition-65-chemical-names",
+    "pesticide-marking-type",
+    "pesticide-marking-registration-status",
+    "pesticide-marking-certification-number",
+    "manufacturer-contact-information",
+    "target-gender",
+    "age-range-description",
+    "manufacturer-minimum-age",
+    "manufacturer-maximum-age",
+    "mfg-minimum",
+    "mfg-maximum",
+    "mfg-minimum-unit-of-measure",
+    "mfg-maximum-unit-of-measure",
+    "closure-type",
+    "scent-name",
+    "flavor-name",
+    "capacity",
+    "capacity-unit-of-measure",
+    "wattage",
+    "wattage-unit-of-measure",
+    "voltage",
+    "power-source-type",
+    "is-assembly-required",
+    "assembly-instructions",
+    "finish-type",
+    "collection-name",
+    "theme",
+    "item-type-name",
+    "occasion-type",
+    "lifestyle",
+    "outer-material-type",
+    "inner-material-type",
+    "care-instructions",
+    "water-resistance-level",
+    "compliance-media-content-type",
+    "compliance-media-content-language",
+    "compliance-media-source-location",
+    "product-compliance-certificate",
+    "regulation-type",
+    "regulatory-identification",
+    "eu-toys-safety-directive-age-warning",
+    "eu-toys-safety-directive-warning",
+    "eu-toys-safety-directive-language",
+    "external-testing-certification",
+    "legal-compliance-certification-metadata",
+    "legal-compliance-certification-expiration-date",
+    "legal-compliance-certification-regulatory-organization-name",
+    "legal-compliance-certification-status",
+    "product-expiration-type",
+    "fc-shelf-life",
+    "fc-shelf-life-unit-of-measure",
+    "brand",
+    "product-type",
+    "search-terms",
 ];
+
+/// The slot a column name (already [`column_key`]) fills, if it is known.
+pub(super) fn column_slot(key: &str) -> Option<usize> {
+    KNOWN_COLUMNS
+        .iter()
+        .chain(PRODUCT_COLUMNS.iter())
+        .position(|c| *c == key)
+        .or_else(|| {
+            COLUMN_ALIASES
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, slot)| *slot)
+        })
+}
+
+/// The name of a slot, as section 5 names it.
+pub(super) fn slot_name(slot: usize) -> &'static str {
+    KNOWN_COLUMNS
+        .iter()
+        .chain(PRODUCT_COLUMNS.iter())
+        .nth(slot)
+        .copied()
+        .unwrap_or("?")
+}
+
+/// Whether a column (already [`column_key`]) is one of the templates' that are never
+/// read.
+pub fn is_ignored_column(key: &str) -> bool {
+    IGNORED_COLUMNS.contains(&key)
+        || IGNORED_COLUMNS.contains(&key.trim_end_matches(|c: char| c.is_ascii_digit()))
+}
 
 /// A column name as it is matched: without regard to case or surrounding spaces, `_` or
 /// a space counting as `-`.
@@ -117,7 +303,7 @@ pub(super) fn column_key(name: &str) -> String {
 }
 
 pub(super) fn names_have_sku(names: &[String]) -> bool {
-    names.iter().any(|n| column_key(n) == KNOWN_COLUMNS[0])
+    names.iter().any(|n| column_slot(&column_key(n)) == Some(0))
 }
 
 pub(super) fn no_sku_column(names: &[String]) -> FileError {
@@ -155,7 +341,7 @@ pub(super) fn reader_for(
         )));
     }
     let mut columns = Vec::with_capacity(names.len());
-    let mut seen: [Option<usize>; 10] = [None; 10];
+    let mut seen: [Option<usize>; SLOTS] = [None; SLOTS];
     let mut unknown = Vec::new();
     for (at, name) in names.iter().enumerate() {
         let norm = column_key(name);
@@ -163,12 +349,12 @@ pub(super) fn reader_for(
             columns.push(None);
             continue;
         }
-        if let Some(k) = KNOWN_COLUMNS.iter().position(|c| *c == norm) {
+        if let Some(k) = column_slot(&norm) {
             if let Some(first) = seen[k] {
                 let shown: String = name.chars().filter(|c| !c.is_control()).take(60).collect();
                 return Err(FileError::DuplicateColumn(format!(
                     "the column {} is named twice (columns {} and {}, as {:?} and {:?}); keep one of them and upload the file again",
-                    KNOWN_COLUMNS[k],
+                    slot_name(k),
                     first + 1,
                     at + 1,
                     names[first],
@@ -179,7 +365,7 @@ pub(super) fn reader_for(
             columns.push(Some(k));
             continue;
         }
-        if !IGNORED_COLUMNS.contains(&norm.as_str()) {
+        if !is_ignored_column(&norm) {
             unknown.push(name.clone());
         }
         columns.push(None);

@@ -5,7 +5,7 @@ use super::*;
 /// Rows are typed straight into the core's upload row, so the upload door and the
 /// rules share one definition of a row (R23).
 pub use onestock_core::rules::{
-    ProductRef as ProductId, UploadAction as Action, UploadRow as RowOp,
+    ProductInfo, ProductRef as ProductId, UploadAction as Action, UploadRow as RowOp,
 };
 
 /// Types a row. The first column at fault (in the order of [`KNOWN_COLUMNS`], `add-delete`
@@ -32,8 +32,9 @@ pub fn parse_row(fields: &RowFields) -> Result<RowOp, DomainError> {
         share: None,
         fulfillment: None,
         start_selling_at: None,
+        product_info: None,
     };
-    if action != Action::AddOrUpdate {
+    if matches!(action, Action::DeleteInStore | Action::DeleteEverywhere) {
         return Ok(op);
     }
     op.product = parse_product_id(
@@ -64,6 +65,7 @@ pub fn parse_row(fields: &RowFields) -> Result<RowOp, DomainError> {
     op.fulfillment = fields
         .fulfillment_channel
         .as_deref()
+        .or(fields.fulfillment_center_id.as_deref())
         .map(parse_fulfillment)
         .transpose()?;
     op.start_selling_at = fields
@@ -71,18 +73,82 @@ pub fn parse_row(fields: &RowFields) -> Result<RowOp, DomainError> {
         .as_deref()
         .map(parse_start)
         .transpose()?;
+    op.product_info = parse_product_info(fields)?;
     Ok(op)
 }
 
+/// The category templates' product information (SPEC 5), when the row fills any of
+/// `feed_product_type`, `brand_name` or `item_name`; the rules check it as
+/// `POST /v1/catalog/items` would.
+fn parse_product_info(fields: &RowFields) -> Result<Option<ProductInfo>, DomainError> {
+    if fields.feed_product_type.is_none()
+        && fields.brand_name.is_none()
+        && fields.item_name.is_none()
+    {
+        return Ok(None);
+    }
+    let language = fields
+        .language_value
+        .as_deref()
+        .map(parse_language)
+        .transpose()?;
+    Ok(Some(ProductInfo {
+        product_type: fields.feed_product_type.clone().unwrap_or_default(),
+        title: fields.item_name.clone().unwrap_or_default(),
+        brand: fields.brand_name.clone().unwrap_or_default(),
+        description: fields.product_description.clone().unwrap_or_default(),
+        language,
+    }))
+}
+
+/// `language_value`: a code or tag (`en`, `es_MX`), or a language's name as the
+/// templates' drop-down lists give it (`English`, `Spanish`, `Español`, ...).
+fn parse_language(raw: &str) -> Result<String, DomainError> {
+    let t = raw.trim();
+    let named = match t.to_lowercase().as_str() {
+        "english" | "inglés" | "ingles" | "anglais" => Some("en"),
+        "spanish" | "español" | "espanol" | "espagnol" => Some("es"),
+        "french" | "français" | "francais" | "francés" | "frances" => Some("fr"),
+        "portuguese" | "português" | "portugues" => Some("pt"),
+        "german" | "deutsch" => Some("de"),
+        "italian" | "italiano" => Some("it"),
+        "japanese" | "日本語" => Some("ja"),
+        _ => None,
+    };
+    if let Some(code) = named {
+        return Ok(code.to_owned());
+    }
+    onestock_core::catalog::language_part(t)
+        .map(|_| t.to_owned())
+        .ok_or_else(|| {
+            DomainError::new(
+                ErrorCode::LanguageNotSupported,
+                format!(
+                    "language_value is a language code such as en or es_MX, or a name such as English; got {raw:?}."
+                ),
+            )
+            .field("language_value")
+        })
+}
+
 pub(super) fn parse_action(raw: Option<&str>) -> Result<Action, DomainError> {
-    match raw.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("a") => Ok(Action::AddOrUpdate),
-        Some("d") => Ok(Action::DeleteInStore),
+    let squashed = raw.map(|s| {
+        s.trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '_' | '-'))
+            .collect::<String>()
+            .to_ascii_lowercase()
+    });
+    match squashed.as_deref() {
+        // `Update`, `PartialUpdate` and `Delete`: the category templates' update_delete.
+        None | Some("") | Some("a") | Some("update") => Ok(Action::AddOrUpdate),
+        Some("partialupdate") => Ok(Action::PartialUpdate),
+        Some("d") | Some("delete") => Ok(Action::DeleteInStore),
         Some("x") => Ok(Action::DeleteEverywhere),
         Some(_) => Err(DomainError::invalid(
             "add-delete",
             format!(
-                "add-delete is a (add or update, the default when empty), d (delete the listing in this store) or x (delete the product and listing in every store); got {:?}.",
+                "add-delete is a (add or update, the default when empty), d (delete the listing in this store) or x (delete the product and listing in every store); update_delete is Update, PartialUpdate or Delete; got {:?}.",
                 raw.unwrap_or_default()
             ),
         )),

@@ -84,6 +84,7 @@ fn tsv_every_column() {
             inventory_sharing: Some("existing".into()),
             fulfillment_channel: Some("merchant".into()),
             start_selling_date: Some("2026-12-15".into()),
+            ..RowFields::default()
         }
     );
     assert!(r.next().is_none());
@@ -674,10 +675,15 @@ fn add_delete() {
         ("D", Action::DeleteInStore),
         ("x", Action::DeleteEverywhere),
         ("X", Action::DeleteEverywhere),
+        // The category templates' update_delete fills the same column.
+        ("Update", Action::AddOrUpdate),
+        ("PartialUpdate", Action::PartialUpdate),
+        ("partial_update", Action::PartialUpdate),
+        ("Delete", Action::DeleteInStore),
     ] {
         assert_eq!(op(&[("add-delete", v)]).action, a, "{v}");
     }
-    let e = err(&[("add-delete", "delete")]);
+    let e = err(&[("add-delete", "remove")]);
     assert_eq!(
         (e.code, e.field.as_deref()),
         (ErrorCode::InvalidRequest, Some("add-delete"))

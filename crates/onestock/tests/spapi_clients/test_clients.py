@@ -1,0 +1,165 @@
+"""End to end against a running onestock with unmodified SP-API client libraries.
+
+Run by crates/onestock/tests/spapi.rs (`real_clients`), which starts the server, creates
+a seller and a product, and passes:
+
+    test_clients.py BASE_URL REFRESH_TOKEN SELLER_ID ASIN OPERATOR_TOKEN
+
+Exits non-zero, naming the step, on the first failure.
+"""
+
+import json
+import sys
+import urllib.request
+from types import SimpleNamespace
+
+from sp_api.api import CatalogItems, ListingsItems, Sellers
+from sp_api.auth import AccessTokenClient
+from sp_api.base.exceptions import SellingApiException
+
+BASE, REFRESH, SELLER, ASIN, OPERATOR = sys.argv[1:6]
+US, CA, MX = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"
+SCHEME, HOST = BASE.split("://", 1)
+
+
+class LocalToken(AccessTokenClient):
+    """The token URL of onestock instead of Login with Amazon's."""
+
+    scheme = SCHEME + "://"
+    host = HOST
+
+
+def market(mp):
+    return SimpleNamespace(endpoint=BASE, marketplace_id=mp, region="us-east-1")
+
+
+CREDENTIALS = dict(refresh_token=REFRESH, lwa_app_id="client-id", lwa_client_secret="client-secret")
+
+
+def client(cls, mp=US, **kw):
+    return cls(
+        marketplace=market(mp),
+        credentials=CREDENTIALS,
+        auth_token_client_class=LocalToken,
+        **kw,
+    )
+
+
+def check(step, cond, detail=""):
+    if not cond:
+        print(f"FAILED: {step}: {detail}", file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: {step}")
+
+
+def v1(path, method="GET", body=None, token=REFRESH):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Authorization", "Bearer " + token)
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+
+
+def offer(mp, currency, price, quantity=None):
+    attrs = {
+        "merchant_suggested_asin": [{"value": ASIN, "marketplace_id": mp}],
+        "condition_type": [{"value": "new_new", "marketplace_id": mp}],
+        "purchasable_offer": [
+            {"marketplace_id": mp, "currency": currency, "our_price": [{"schedule": [{"value_with_tax": price}]}]}
+        ],
+    }
+    if quantity is not None:
+        attrs["fulfillment_availability"] = [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}]
+    return {"productType": "PRODUCT", "requirements": "LISTING_OFFER_ONLY", "attributes": attrs}
+
+
+def python_amazon_sp_api():
+    p = client(Sellers).get_marketplace_participation().payload
+    ids = [x["marketplace"]["id"] for x in p]
+    check("sellers: marketplace participations", ids == [US, CA, MX], ids)
+
+    us = client(ListingsItems, US, version="2021-08-01")
+    ca = client(ListingsItems, CA, version="2021-08-01")
+    r = us.put_listings_item(SELLER, "PY-1", body=offer(US, "USD", 19.99, 5))
+    check("put an offer in US", r.payload["status"] == "ACCEPTED", r.payload)
+    view = v1("/v1/listings/PY-1")
+    check("price read as the decimal it spells", view["listings"][0]["price"]["amount"] == "19.99", view)
+
+    r = us.get_listings_item(SELLER, "PY-1", marketplaceIds=US,
+                             includedData="summaries,attributes,offers,fulfillmentAvailability,issues")
+    check("get: BUYABLE", r.payload["summaries"][0]["status"] == ["BUYABLE", "DISCOVERABLE"], r.payload)
+    check("get: offers", r.payload["offers"][0]["price"]["amount"] == "19.99", r.payload)
+    check("get: fulfillmentAvailability", r.payload["fulfillmentAvailability"][0]["quantity"] == 5, r.payload)
+
+    r = ca.put_listings_item(SELLER, "PY-1", body=offer(CA, "CAD", 24.5, 9))
+    check("CA joins the shared pool", r.payload["status"] == "ACCEPTED", r.payload)
+    r = us.get_listings_item(SELLER, "PY-1", marketplaceIds=US, includedData="fulfillmentAvailability")
+    check("a quantity set through CA shows in US", r.payload["fulfillmentAvailability"][0]["quantity"] == 9, r.payload)
+
+    order = v1(f"/v1/stores/CA/orders", "POST",
+               {"order_id": "py-order-1", "lines": [{"seller_id": SELLER, "sku": "PY-1", "quantity": 2}]}, OPERATOR)
+    check("an order through the operator API", order["status"] == "accepted", order)
+    r = us.get_listings_item(SELLER, "PY-1", marketplaceIds=US, includedData="fulfillmentAvailability")
+    check("the order lowers what US shows", r.payload["fulfillmentAvailability"][0]["quantity"] == 7, r.payload)
+
+    patch = {"productType": "PRODUCT", "patches": [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [
+        {"marketplace_id": US, "currency": "USD", "our_price": [{"schedule": [{"value_with_tax": 18.75}]}]},
+        {"marketplace_id": CA, "currency": "CAD", "our_price": [{"schedule": [{"value_with_tax": 23.4}]}]},
+    ]}]}
+    r = us.patch_listings_item(SELLER, "PY-1", marketplaceIds=f"{US},{CA}", body=patch)
+    check("one patch, two prices", r.payload["status"] == "ACCEPTED", r.payload)
+    prices = {l["store"]: l["price"]["amount"] for l in v1("/v1/listings/PY-1")["listings"]}
+    check("prices of US and CA", prices == {"US": "18.75", "CA": "23.40"}, prices)
+
+    r = us.put_listings_item(SELLER, "PY-1", mode="VALIDATION_PREVIEW", body=offer(US, "USD", 1.11, 1))
+    check("VALIDATION_PREVIEW", r.payload["status"] == "VALID", r.payload)
+    prices = {l["store"]: l["price"]["amount"] for l in v1("/v1/listings/PY-1")["listings"]}
+    check("VALIDATION_PREVIEW changes nothing", prices["US"] == "18.75", prices)
+
+    r = us.put_listings_item(SELLER, "PY-1", body=offer(US, "CAD", 5, None))
+    check("refused put: INVALID", r.payload["status"] == "INVALID", r.payload)
+    check("refused put: SPEC code", r.payload["issues"][0]["code"] == "CURRENCY_MISMATCH", r.payload)
+
+    r = us.search_listings_items(SELLER, marketplaceIds=US, includedData="summaries")
+    check("search listings", [i["sku"] for i in r.payload["items"]] == ["PY-1"], r.payload)
+
+    cat = client(CatalogItems, US, version="2022-04-01")
+    r = cat.search_catalog_items(identifiers=ASIN, identifiersType="ASIN", includedData="summaries,identifiers")
+    check("search catalog by ASIN", r.payload["items"][0]["asin"] == ASIN, r.payload)
+    r = cat.search_catalog_items(keywords="Bottle", includedData="summaries")
+    check("search catalog by keywords", ASIN in [i["asin"] for i in r.payload["items"]], r.payload)
+    r = cat.get_catalog_item(ASIN, includedData="summaries,attributes,productTypes")
+    check("get catalog item", r.payload["asin"] == ASIN, r.payload)
+
+    try:
+        us.get_listings_item("sel_someone_else", "PY-1", marketplaceIds=US)
+        check("wrong sellerId answers 403", False, "no error")
+    except SellingApiException as e:
+        check("wrong sellerId answers 403", e.code == 403, e.code)
+
+    # DELETE: the client names the marketplace four ways, from its own marketplace.
+    r = ca.delete_listings_item(SELLER, "PY-1")
+    check("delete in CA", r.payload["status"] == "ACCEPTED", r.payload)
+    stores = [l["store"] for l in v1("/v1/listings/PY-1")["listings"]]
+    check("delete in one store leaves the others", stores == ["US"], stores)
+    r = us.delete_listings_item(SELLER, "PY-1")
+    check("delete the last", r.payload["status"] == "ACCEPTED", r.payload)
+
+
+def amzn_selling_partner():
+    from amzn_selling_partner import SellingPartner
+
+    sp = SellingPartner(
+        client_id="client-id",
+        client_secret="client-secret",
+        refresh_token=REFRESH,
+        token_url=BASE + "/auth/o2/token",
+    ).with_options(base_url=BASE)
+    print("ok: amzn-selling-partner client built", type(sp).__name__)
+    return sp
+
+
+if __name__ == "__main__":
+    python_amazon_sp_api()
+    print("ALL OK")
