@@ -188,6 +188,31 @@ enum ListingsCmd {
     },
 }
 
+/// A database that cannot be opened, with what to do about it: PostgreSQL's own answer
+/// ("db error") says neither that the database must exist nor how to make it.
+fn open_failed(url: &str, e: anyhow::Error) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let db = url
+            .rsplit('/')
+            .next()
+            .and_then(|d| d.split('?').next())
+            .unwrap_or("onestock");
+        e.context(format!(
+            "cannot open {url}. onestock creates its tables, not the database: check that PostgreSQL answers at that address and that the database exists (create it with `createdb {db}` or `psql -c 'create database {db}'`), and that the user may connect"
+        ))
+    } else if text.contains("unable to open")
+        || text.contains("readonly")
+        || text.contains("permission")
+    {
+        e.context(format!(
+            "cannot open {url}: check that its folder exists and is writable"
+        ))
+    } else {
+        e
+    }
+}
+
 /// `serve` and `migrate` only: the database they open.
 fn database_url(given: Option<String>) -> String {
     given.unwrap_or_else(|| "sqlite:onestock.db".to_owned())
@@ -294,7 +319,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 upload_dir,
                 rate_limit_per_second: rate_limit,
             })
-            .await?;
+            .await
+            .map_err(|e| open_failed(&url, e))?;
             if let Some(token) = &app.generated_operator_token {
                 println!("Operator token (shown once, stored hashed): {token}");
             }
@@ -341,7 +367,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let u = url.clone();
             tokio::task::spawn_blocking(move || onestock_store::Database::open(&u))
                 .await?
-                .with_context(|| format!("migrate {url}"))?;
+                .with_context(|| format!("migrate {url}"))
+                .map_err(|e| open_failed(&url, e))?;
             println!("database {url} is up to date");
             Ok(())
         }

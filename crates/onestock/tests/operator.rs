@@ -406,7 +406,10 @@ async fn cli_upload_fails_when_rows_fail_and_reports_never_overwrite_each_other(
         .find(|l| l.contains("\tLONE\t"))
         .unwrap_or_else(|| panic!("{report}"));
     assert!(lone.contains("SHARING_NOT_AVAILABLE"), "{lone}");
-    assert!(lone.contains("inventory-sharing") && !lone.contains("share:"), "{lone}");
+    assert!(
+        lone.contains("inventory-sharing") && !lone.contains("share:"),
+        "{lone}"
+    );
 
     // uploads list: both, newest first; uploads report: the server's report.
     let mut args = vec!["uploads", "list"];
@@ -605,4 +608,21 @@ async fn cli_template_writes_a_real_workbook_that_uploads_and_every_subcommand_h
     }
     let (_, out, _) = cli(dir.path(), &["upload", "--help"]).await;
     assert!(out.contains("Exit status"), "{out}");
+}
+
+#[tokio::test]
+async fn cli_migrate_on_a_missing_postgres_database_says_to_create_it() {
+    let Ok(admin) = std::env::var(common::POSTGRES_ENV) else {
+        println!("skipped: {} is not set", common::POSTGRES_ENV);
+        return;
+    };
+    let Some((server, _)) = admin.rsplit_once('/') else {
+        return;
+    };
+    let missing = format!("{server}/onestock_never_created_{}", std::process::id());
+    let dir = tempfile::tempdir().expect("dir");
+    let (code, _, err) = cli(dir.path(), &["migrate", "--database-url", &missing]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("createdb onestock_never_created_"), "{err}");
+    assert!(err.contains("exists"), "{err}");
 }
