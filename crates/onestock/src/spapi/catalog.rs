@@ -313,7 +313,7 @@ pub async fn item(
     let pages: Vec<DetailPage> = st
         .app
         .service
-        .read(move |tx, _| Ok(tx.pages_of_asin(&a)?))
+        .read(move |tx, _| tx.pages_of_asin(&a))
         .await?
         .into_iter()
         .filter(|p| stores.contains(&p.store))
