@@ -148,18 +148,81 @@ def python_amazon_sp_api():
 
 
 def amzn_selling_partner():
-    from amzn_selling_partner import SellingPartner
+    """The same story through amzn-selling-partner, which validates every answer
+    against the marketplace's own models (a missing required field fails it)."""
+    from amzn_selling_partner.plugins.amazon_spapi import SellingPartner
+    from amzn_selling_partner.sdk.errors import APIStatusError
 
     sp = SellingPartner(
         client_id="client-id",
         client_secret="client-secret",
         refresh_token=REFRESH,
         token_url=BASE + "/auth/o2/token",
-    ).with_options(base_url=BASE)
-    print("ok: amzn-selling-partner client built", type(sp).__name__)
-    return sp
+    ).with_options(base_url=BASE, max_retries=0)
+
+    p = sp.sellers_v1.list_marketplace_participations()
+    ids = [x.marketplace.id for x in p.payload]
+    check("amzn: marketplace participations", ids == [US, CA, MX], ids)
+
+    li = sp.listings_items_v2021_08_01
+    r = li.put_listings_item(SELLER, "AMZ-1", offer(US, "USD", 9.99, 4), [US])
+    check("amzn: put in US", r.status == "ACCEPTED", r)
+    item = li.get_listings_item(SELLER, "AMZ-1", [US],
+                                included_data=["summaries", "attributes", "offers", "fulfillmentAvailability", "issues"])
+    check("amzn: get validates, BUYABLE", [str(getattr(x, "value", x)) for x in item.summaries[0].status] == ["BUYABLE", "DISCOVERABLE"], item.summaries)
+    check("amzn: offers", item.offers[0].price.amount == "9.99" or str(item.offers[0].price.amount) == "9.99", item.offers)
+    check("amzn: fulfillmentAvailability", item.fulfillment_availability[0].quantity == 4, item.fulfillment_availability)
+
+    r = li.put_listings_item(SELLER, "AMZ-1", offer(CA, "CAD", 12.25, 6), [CA])
+    check("amzn: CA joins", r.status == "ACCEPTED", r)
+    item = li.get_listings_item(SELLER, "AMZ-1", [US], included_data=["fulfillmentAvailability"])
+    check("amzn: quantity through CA shows in US", item.fulfillment_availability[0].quantity == 6, item)
+
+    patch = {"productType": "PRODUCT", "patches": [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [
+        {"marketplace_id": US, "currency": "USD", "our_price": [{"schedule": [{"value_with_tax": 8.5}]}]},
+        {"marketplace_id": CA, "currency": "CAD", "our_price": [{"schedule": [{"value_with_tax": 11}]}]},
+    ]}]}
+    r = li.patch_listings_item(SELLER, "AMZ-1", patch, [US, CA])
+    check("amzn: one patch, two prices", r.status == "ACCEPTED", r)
+    prices = {l["store"]: l["price"]["amount"] for l in v1("/v1/listings/AMZ-1")["listings"]}
+    check("amzn: prices", prices == {"US": "8.50", "CA": "11.00"}, prices)
+
+    r = li.put_listings_item(SELLER, "AMZ-1", offer(US, "USD", 1.5, None), [US], mode="VALIDATION_PREVIEW")
+    check("amzn: VALIDATION_PREVIEW", r.status == "VALID", r)
+    r = li.put_listings_item(SELLER, "AMZ-1", offer(US, "MXN", 1.5, None), [US])
+    check("amzn: refused put", r.status == "INVALID" and r.issues[0].code == "CURRENCY_MISMATCH", r)
+
+    found = li.search_listings_items(SELLER, [US], included_data=["summaries"])
+    check("amzn: search listings", "AMZ-1" in [i.sku for i in found.items], found)
+
+    cat = sp.catalog_items_v2022_04_01
+    res = cat.list_items([US], identifiers=[ASIN], identifiers_type="ASIN",
+                         included_data=["summaries", "identifiers", "attributes", "productTypes"])
+    check("amzn: search catalog", res.items[0].asin == ASIN, res)
+    res = cat.list_items([US], keywords=["Bottle"])
+    check("amzn: search catalog by keywords", ASIN in [i.asin for i in res.items], res)
+    got = cat.get_item(ASIN, [US], included_data=["summaries", "attributes"])
+    check("amzn: get catalog item", got.asin == ASIN, got)
+
+    for step, call in [
+        ("amzn: wrong sellerId answers 403", lambda: li.get_listings_item("sel_nobody", "AMZ-1", [US])),
+        ("amzn: unknown SKU answers 404", lambda: li.get_listings_item(SELLER, "NOPE", [US])),
+    ]:
+        try:
+            call()
+            check(step, False, "no error")
+        except APIStatusError as e:
+            check(step, e.status_code in (403, 404) and e.status_code < 500, e.status_code)
+
+    r = li.delete_item(SELLER, "AMZ-1", [CA])
+    check("amzn: delete in CA", r.status == "ACCEPTED", r)
+    stores = [l["store"] for l in v1("/v1/listings/AMZ-1")["listings"]]
+    check("amzn: the others stay", stores == ["US"], stores)
+    r = li.delete_item(SELLER, "AMZ-1", [US])
+    check("amzn: delete the last", r.status == "ACCEPTED", r)
 
 
 if __name__ == "__main__":
     python_amazon_sp_api()
+    amzn_selling_partner()
     print("ALL OK")
