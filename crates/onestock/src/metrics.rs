@@ -20,6 +20,10 @@ pub struct Metrics {
     orders_refused: AtomicU64,
     uploads_queued: AtomicU64,
     uploads_refused: AtomicU64,
+    uploads_done: AtomicU64,
+    uploads_fatal: AtomicU64,
+    upload_rows: AtomicU64,
+    upload_rows_failed: AtomicU64,
     open_connections: AtomicI64,
     connections_accepted: AtomicU64,
 }
@@ -33,6 +37,10 @@ pub static METRICS: Metrics = Metrics {
     orders_refused: AtomicU64::new(0),
     uploads_queued: AtomicU64::new(0),
     uploads_refused: AtomicU64::new(0),
+    uploads_done: AtomicU64::new(0),
+    uploads_fatal: AtomicU64::new(0),
+    upload_rows: AtomicU64::new(0),
+    upload_rows_failed: AtomicU64::new(0),
     open_connections: AtomicI64::new(0),
     connections_accepted: AtomicU64::new(0),
 };
@@ -84,6 +92,21 @@ fn is_order_path(path: &str) -> bool {
 }
 
 impl Metrics {
+    /// An upload this process finished: `DONE` (with its rows) or `FATAL`.
+    pub fn upload_finished(&self, fatal: bool, done: bool, rows: i64, failed: i64) {
+        if fatal {
+            self.uploads_fatal.fetch_add(1, Ordering::Relaxed);
+        } else if done {
+            self.uploads_done.fetch_add(1, Ordering::Relaxed);
+        } else {
+            return;
+        }
+        self.upload_rows
+            .fetch_add(u64::try_from(rows).unwrap_or(0), Ordering::Relaxed);
+        self.upload_rows_failed
+            .fetch_add(u64::try_from(failed).unwrap_or(0), Ordering::Relaxed);
+    }
+
     /// Counts one answer to `method path`.
     pub fn record(&self, method: &Method, path: &str, status: StatusCode) {
         let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
@@ -144,12 +167,14 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP onestock_uploads_total Upload files received: queued (202) or refused (4xx)."
+            "# HELP onestock_uploads_total Upload files: queued (202), refused (4xx), and finished by this process as done or fatal."
         );
         let _ = writeln!(out, "# TYPE onestock_uploads_total counter");
         for (outcome, n) in [
             ("queued", &self.uploads_queued),
             ("refused", &self.uploads_refused),
+            ("done", &self.uploads_done),
+            ("fatal", &self.uploads_fatal),
         ] {
             let _ = writeln!(
                 out,
@@ -157,6 +182,21 @@ impl Metrics {
                 get(n)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP onestock_upload_rows_total Data rows of the uploads this process finished, and those that failed."
+        );
+        let _ = writeln!(out, "# TYPE onestock_upload_rows_total counter");
+        let _ = writeln!(
+            out,
+            "onestock_upload_rows_total{{outcome=\"processed\"}} {}",
+            get(&self.upload_rows)
+        );
+        let _ = writeln!(
+            out,
+            "onestock_upload_rows_total{{outcome=\"failed\"}} {}",
+            get(&self.upload_rows_failed)
+        );
         let _ = writeln!(
             out,
             "# HELP onestock_open_connections HTTP connections open now."

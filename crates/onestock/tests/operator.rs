@@ -257,8 +257,38 @@ async fn metrics_are_prometheus_text_for_the_operator_only_and_count_orders() {
     app.order("US", "m-2", &[(&seller, "MUG", 99)])
         .await
         .expect(409, "INSUFFICIENT_STOCK");
-    let after = app.operator().get("/metrics").await;
+    let done = metric(&before.text, "onestock_uploads_total{outcome=\"done\"}");
+    let rows = metric(
+        &before.text,
+        "onestock_upload_rows_total{outcome=\"processed\"}",
+    );
+    let file = format!("{HEADER}\nMUG\t{asin}\tASIN\t9.99\t\t7\ta\t\tmerchant\t\n");
+    let r = seller
+        .raw(
+            Method::POST,
+            "/v1/uploads?store=US",
+            Some(file.into_bytes()),
+            "text/plain",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["upload_id"].as_str().expect("upload_id").to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while seller.get(&format!("/v1/uploads/{id}")).await.body["status"] != "DONE" {
+        assert!(std::time::Instant::now() < deadline, "upload not DONE");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Counted just after the status is written: give the worker its moment.
+    let mut after = app.operator().get("/metrics").await;
+    while metric(&after.text, "onestock_uploads_total{outcome=\"done\"}") < done + 1.0 {
+        assert!(std::time::Instant::now() < deadline, "{}", after.text);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = app.operator().get("/metrics").await;
+    }
     let text = &after.text;
+    assert!(metric(text, "onestock_upload_rows_total{outcome=\"processed\"}") >= rows + 1.0);
+    assert!(metric(text, "onestock_uploads_total{outcome=\"queued\"}") >= 1.0);
     assert!(metric(text, "onestock_orders_total{outcome=\"accepted\"}") >= accepted + 1.0);
     assert!(metric(text, "onestock_orders_total{outcome=\"refused\"}") >= refused + 1.0);
     assert!(metric(text, "onestock_http_responses_total{class=\"2xx\"}") >= ok2xx + 2.0);

@@ -9,8 +9,8 @@
 //! unknown paths (404 `NOT_FOUND`), wrong methods (405 `METHOD_NOT_ALLOWED`, with an
 //! `Allow` header), bodies over 1 MiB (413) and panics (500).
 //!
-//! Beside `/v1`: `GET /openapi.json` (the OpenAPI 3.1 document, `docs/openapi.json`) and
-//! `GET /metrics` (Prometheus text, operator token).
+//! Beside `/v1`: `GET /openapi.json` (also `/v1/openapi.json`: the OpenAPI 3.1 document,
+//! `docs/openapi.json`) and `GET /metrics` (Prometheus text, operator token).
 
 mod catalog;
 mod error;
@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
+        .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/v1/sellers", post(operator::create_seller))
         .route("/v1/stores", get(catalog::stores))
@@ -158,6 +159,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     const ROUTES: &[(&str, &str)] = &[
         ("/healthz", "GET"),
         ("/openapi.json", "GET"),
+        ("/v1/openapi.json", "GET"),
         ("/metrics", "GET"),
         ("/v1/sellers", "POST"),
         ("/v1/stores", "GET"),

@@ -204,6 +204,8 @@ impl Uploads {
                     tracing::error!(upload_id = %id, error = %e, "upload processing failed; will retry");
                     held.push(seller);
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                } else {
+                    self.count_finished(id).await;
                 }
             }
             if idle {
@@ -212,6 +214,19 @@ impl Uploads {
                     tokio::time::timeout(std::time::Duration::from_secs(2), self.wake.notified())
                         .await;
             }
+        }
+    }
+
+    /// `/metrics`: an upload that reached `DONE` or `FATAL`, and its rows.
+    async fn count_finished(&self, upload_id: String) {
+        let read = self.service.read(move |tx, _| tx.upload(&upload_id)).await;
+        if let Ok(Some(u)) = read {
+            crate::metrics::METRICS.upload_finished(
+                u.status == UploadStatus::Fatal,
+                u.status == UploadStatus::Done,
+                u.records_processed,
+                u.records_failed,
+            );
         }
     }
 
