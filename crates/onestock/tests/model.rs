@@ -508,6 +508,47 @@ fn create_product(
     }
 }
 
+/// R3: creating the product in MX must be refused with `PRODUCT_DATA_CONFLICT`, naming
+/// `field`, with `matches` pages.
+#[allow(clippy::too_many_arguments)]
+fn expect_conflict(
+    db: &Database,
+    region: &Region,
+    title: &str,
+    brand: &str,
+    product_type: &str,
+    identifiers: Vec<(String, String)>,
+    field: &str,
+    matches: usize,
+) -> Result<(), String> {
+    let cmd = Command::CreateProduct(NewProduct {
+        store: STORES[2].into(),
+        product_type: product_type.into(),
+        title: title.into(),
+        brand: brand.into(),
+        description: String::new(),
+        language: "es".into(),
+        identifiers,
+        force_new: true,
+    });
+    match write(db, region, &cmd)? {
+        Err(e)
+            if e.code == ErrorCode::ProductDataConflict
+                && e.field.as_deref() == Some(field)
+                && e.message.contains(field)
+                && e.matches.len() == matches =>
+        {
+            count(format!(
+                "create_product refused PRODUCT_DATA_CONFLICT ({field})"
+            ));
+            Ok(())
+        }
+        other => Err(format!(
+            "setup (R3): {title:?} in MX with brand {brand:?}, type {product_type} should be PRODUCT_DATA_CONFLICT on {field} with {matches} matches; answered {other:?}"
+        )),
+    }
+}
+
 struct Fixture {
     seller: SellerId,
     /// Product 0 and product 1; SKU i lists product i.
@@ -559,6 +600,7 @@ fn setup(db: &Database, region: &Region) -> Result<Fixture, String> {
     ];
     let languages = ["en", "en", "es"];
     let mut asins = Vec::new();
+    let mut codes = Vec::new();
     for (k, titles) in products.iter().enumerate() {
         // Unique per case (and per run: the nonce) so pages of earlier cases never match.
         let code =
@@ -568,24 +610,72 @@ fn setup(db: &Database, region: &Region) -> Result<Fixture, String> {
         if matched {
             return Err(format!("setup: product {k} in US matched an earlier page"));
         }
-        for store in 1..3 {
-            let (again, matched) = create_product(
-                db,
-                region,
-                store,
-                titles[store],
-                &brand,
-                languages[store],
-                &code,
-            )?;
-            if again != asin || !matched {
-                return Err(format!(
-                    "setup (R3): the same UPC {code} in {} gave {again} matched={matched}; expected {asin} matched=true",
-                    STORES[store]
-                ));
-            }
+        let (again, matched) =
+            create_product(db, region, 1, titles[1], &brand, languages[1], &code)?;
+        if again != asin || !matched {
+            return Err(format!(
+                "setup (R3): the same UPC {code} in CA gave {again} matched={matched}; expected {asin} matched=true"
+            ));
         }
         asins.push(asin);
+        codes.push(code);
+    }
+    // R3, the same product information: in MX (no page yet), identifiers of two ASINs,
+    // another brand or another product type are refused with every page as a match;
+    // the brand written another way (case, punctuation) is the same brand.
+    let both: Vec<(String, String)> = codes
+        .iter()
+        .map(|c| ("UPC".to_string(), c.clone()))
+        .collect();
+    expect_conflict(
+        db,
+        region,
+        products[0][2],
+        &brand,
+        "KITCHEN",
+        both,
+        "identifiers",
+        4,
+    )?;
+    for (k, titles) in products.iter().enumerate() {
+        let one = vec![("UPC".to_string(), codes[k].clone())];
+        let other_brand = format!("Otherbrand {tag}");
+        expect_conflict(
+            db,
+            region,
+            titles[2],
+            &other_brand,
+            "KITCHEN",
+            one.clone(),
+            "brand",
+            2,
+        )?;
+        expect_conflict(
+            db,
+            region,
+            titles[2],
+            &brand,
+            "GARDEN",
+            one,
+            "product_type",
+            2,
+        )?;
+        let same_brand = format!("{}.", brand.to_uppercase());
+        let (again, matched) = create_product(
+            db,
+            region,
+            2,
+            titles[2],
+            &same_brand,
+            languages[2],
+            &codes[k],
+        )?;
+        if again != asins[k] || !matched {
+            return Err(format!(
+                "setup (R3): the same UPC {} in MX with brand {same_brand:?} gave {again} matched={matched}; expected {} matched=true",
+                codes[k], asins[k]
+            ));
+        }
     }
     let asins: [Asin; 2] = asins.try_into().unwrap();
     Ok(Fixture { seller, asins, tag })
