@@ -656,3 +656,14 @@ async fn cli_migrate_on_a_missing_postgres_database_says_to_create_it() {
     assert!(err.contains("createdb onestock_never_created_"), "{err}");
     assert!(err.contains("exists"), "{err}");
 }
+
+#[tokio::test]
+async fn log_lines_carry_no_colour_codes_when_written_to_a_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite:{}", dir.path().join("m.db").display());
+    let (code, out, err) = cli(dir.path(), &["migrate", "--database-url", &url]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    // migrate logs each migration it applies at INFO, to standard error (a pipe here).
+    assert!(err.contains("migration"), "{err}");
+    assert!(!err.contains('\u{1b}'), "ANSI escape in {err:?}");
+}
