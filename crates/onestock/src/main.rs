@@ -59,6 +59,10 @@ enum Cmd {
         /// less where the open-file limit (`ulimit -n`) is lower.
         #[arg(long, env = "ONESTOCK_MAX_CONNECTIONS")]
         max_connections: Option<usize>,
+        /// The address SP-API feed document URLs name (upload and download), such as
+        /// https://onestock.example.com. Default: the listen address.
+        #[arg(long, env = "ONESTOCK_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Apply the database migrations and exit (serve also applies them).
     Migrate {
@@ -307,6 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             operator_token,
             rate_limit,
             max_connections,
+            public_url,
         } => {
             let region = load_region(region.as_deref())?;
             let url = database_url(url);
@@ -321,6 +326,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
             .map_err(|e| open_failed(&url, e))?;
+            if let Some(u) = public_url {
+                let _ = app.state.public_url.set(u.trim_end_matches('/').to_owned());
+            }
             if let Some(token) = &app.generated_operator_token {
                 println!("Operator token (shown once, stored hashed): {token}");
             }

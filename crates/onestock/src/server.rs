@@ -53,6 +53,9 @@ pub struct AppState {
     pub service: Arc<Service>,
     pub uploads: Arc<Uploads>,
     pub limiter: Arc<RateLimiter>,
+    /// The address SP-API document URLs name (SPEC 8): `serve --public-url`, else the
+    /// listen address (set by `serve_with`), never a request's `Host`.
+    pub public_url: Arc<std::sync::OnceLock<String>>,
 }
 
 pub struct App {
@@ -95,6 +98,7 @@ pub async fn build(config: ServerConfig) -> anyhow::Result<App> {
             service,
             uploads,
             limiter: Arc::new(RateLimiter::new(config.rate_limit_per_second)),
+            public_url: Arc::new(std::sync::OnceLock::new()),
         },
         generated_operator_token: generated,
     })
@@ -203,6 +207,10 @@ pub async fn serve_with(
     limits: ConnectionLimits,
 ) -> anyhow::Result<()> {
     let service = state.service.clone();
+    if let Ok(addr) = listener.local_addr() {
+        // Unless `--public-url` named the address already.
+        let _ = state.public_url.set(format!("http://{addr}"));
+    }
     let router = crate::http::router(state);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);

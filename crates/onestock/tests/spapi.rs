@@ -287,6 +287,119 @@ backend_tests! {
     }
 }
 
+/// Feeds 2021-06-30: flat files, an upload of SPEC 5 underneath.
+mod feeds {
+    use super::*;
+
+    async fn feed_of(sp: &Sp, file: &str, feed_type: &str) -> (String, R) {
+        let r = sp
+            .send(
+                reqwest::Method::POST,
+                "/feeds/2021-06-30/documents",
+                Some(r#"{"contentType":"text/tab-separated-values; charset=UTF-8"}"#),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let url = r.body["url"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            url.starts_with(&sp.base),
+            "the server's own address, not the Host: {url}"
+        );
+        let doc = r.body["feedDocumentId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        // No token: the URL is the capability.
+        let put = sp
+            .http
+            .put(&url)
+            .body(file.to_owned())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(put.status(), 200);
+        let again = sp
+            .http
+            .put(&url)
+            .body(file.to_owned())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(again.status(), 403, "an upload URL is used once");
+        let body = format!(
+            r#"{{"feedType":"{feed_type}","marketplaceIds":["{US}"],"inputFeedDocumentId":"{doc}","feedOptions":{{}},"extra":1}}"#
+        );
+        let r = sp
+            .send(
+                reqwest::Method::POST,
+                "/feeds/2021-06-30/feeds",
+                Some(&body),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        let feed = r.body["feedId"].as_str().unwrap_or_default().to_owned();
+        let mut last = R {
+            status: 0,
+            body: Value::Null,
+        };
+        for _ in 0..500 {
+            last = sp
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/feeds/2021-06-30/feeds/{feed}"),
+                    None,
+                )
+                .await;
+            if matches!(
+                last.body["processingStatus"].as_str(),
+                Some("DONE" | "FATAL")
+            ) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        (feed, last)
+    }
+
+    backend_tests! {
+        fn flat_file_feeds(app) {
+            let sp = Sp::new(&app, "feed-seller").await;
+            let asin = sp.v1.product_everywhere(&upc(5151)).await;
+            let file = format!(
+                "sku\tproduct-id\tproduct-id-type\tprice\tquantity\titem-condition\nFEED-1\t{asin}\tASIN\t9.99\t3\t11\nBAD-1\tB0ZZZZZZZZ\tASIN\t1.00\t1\t11\n"
+            );
+            let (feed, done) = feed_of(&sp, &file, "POST_FLAT_FILE_INVLOADER_DATA").await;
+            assert_eq!(done.body["processingStatus"], "DONE", "{}", done.body);
+            assert_eq!(done.body["feedType"], "POST_FLAT_FILE_INVLOADER_DATA");
+            assert_eq!(sp.v1.view("FEED-1", "US").await["price"]["amount"], "9.99");
+            let result = done.body["resultFeedDocumentId"].as_str().unwrap_or_default().to_owned();
+            let r = sp.send(reqwest::Method::GET, &format!("/feeds/2021-06-30/documents/{result}"), None).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let url = r.body["url"].as_str().unwrap_or_default().to_owned();
+            let report = sp.http.get(&url).send().await.expect("download").text().await.unwrap_or_default();
+            assert!(report.contains("BAD-1") && report.contains("ASIN_NOT_IN_STORE"), "{report}");
+            assert!(!report.contains("FEED-1\t"), "the applied row has no error line: {report}");
+
+            let r = sp.send(reqwest::Method::GET, "/feeds/2021-06-30/feeds?feedTypes=POST_FLAT_FILE_INVLOADER_DATA&pageSize=5", None).await;
+            assert_eq!(r.body["feeds"][0]["feedId"], feed.as_str(), "{}", r.body);
+            let r = sp.send(reqwest::Method::DELETE, &format!("/feeds/2021-06-30/feeds/{feed}"), None).await;
+            assert_eq!(r.status, 400, "a DONE feed cannot be cancelled");
+            assert_eq!(r.body["errors"][0]["code"], "InvalidInput");
+
+            let (_, done) = feed_of(&sp, "sku\tprice\tquantity\nFEED-1\t8.00\t1\n", "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA").await;
+            assert_eq!(done.body["processingStatus"], "DONE", "{}", done.body);
+            assert_eq!(sp.v1.view("FEED-1", "US").await["price"]["amount"], "8.00");
+
+            let r = sp.http.put(format!("{}/spapi/feed-documents/up_nope", sp.base)).body("x").send().await.expect("put");
+            assert_eq!(r.status(), 403);
+            let r = sp.send(reqwest::Method::GET, "/feeds/2021-06-30/feeds/upl_nope", None).await;
+            assert_eq!(r.status, 404);
+            let r = sp.send(reqwest::Method::POST, "/feeds/2021-06-30/feeds", Some(r#"{"feedType":"JSON_LISTINGS_FEED","marketplaceIds":["ATVPDKIKX0DER"],"inputFeedDocumentId":"x"}"#)).await;
+            assert_eq!(r.status, 400);
+        }
+    }
+}
+
 /// The unmodified Python client libraries (pinned in `spapi_clients/requirements.txt`)
 /// against the real server: installed once into a virtual environment under `target/`;
 /// a failed install fails the test.

@@ -1,5 +1,6 @@
 //! The marketplace's own API (SPEC 8): the Login with Amazon token endpoint, Sellers v1,
-//! Listings Items 2021-08-01 and Catalog Items 2022-04-01, so that programs written for
+//! Listings Items 2021-08-01, Catalog Items 2022-04-01 and Feeds 2021-06-30 (flat
+//! files), so that programs written for
 //! the Selling Partner API work against onestock with only their base URL and token URL
 //! changed.
 //!
@@ -14,6 +15,7 @@
 mod auth;
 mod catalog;
 mod dryrun;
+mod feeds;
 mod listings;
 mod numbers;
 
@@ -45,6 +47,7 @@ pub const BODY_BYTES_MAX: usize = crate::http::JSON_BODY_BYTES_MAX;
 pub struct SpState {
     pub app: AppState,
     pub tokens: Arc<auth::AccessTokens>,
+    pub feeds: Arc<feeds::Feeds>,
 }
 
 /// The routes of SPEC 8; merged into `crate::http::router`.
@@ -52,6 +55,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
     let state = SpState {
         app,
         tokens: Arc::new(auth::AccessTokens::default()),
+        feeds: Arc::new(feeds::Feeds::default()),
     };
     Router::new()
         .route("/auth/o2/token", post(auth::token))
@@ -72,6 +76,21 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: AppState) -> Router<S> {
         )
         .route("/catalog/2022-04-01/items", get(catalog::search))
         .route("/catalog/2022-04-01/items/{asin}", get(catalog::item))
+        .route("/feeds/2021-06-30/documents", post(feeds::create_document))
+        .route("/feeds/2021-06-30/documents/{id}", get(feeds::get_document))
+        .route(
+            "/feeds/2021-06-30/feeds",
+            post(feeds::create_feed).get(feeds::get_feeds),
+        )
+        .route(
+            "/feeds/2021-06-30/feeds/{id}",
+            get(feeds::get_feed).delete(feeds::cancel_feed),
+        )
+        .route(
+            "/spapi/feed-documents/{token}",
+            axum::routing::put(feeds::upload_document),
+        )
+        .route("/spapi/feed-results/{token}", get(feeds::download))
         .with_state(state)
 }
 
