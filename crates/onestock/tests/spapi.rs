@@ -386,9 +386,16 @@ mod feeds {
             assert_eq!(r.status, 400, "a DONE feed cannot be cancelled");
             assert_eq!(r.body["errors"][0]["code"], "InvalidInput");
 
-            let (_, done) = feed_of(&sp, "sku\tprice\tquantity\nFEED-1\t8.00\t1\n", "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA").await;
+            let (_, done) = feed_of(&sp, "sku\tprice\tquantity\nFEED-1\t8.00\t1\nNOT-LISTED\t5.00\t1\n", "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA").await;
             assert_eq!(done.body["processingStatus"], "DONE", "{}", done.body);
             assert_eq!(sp.v1.view("FEED-1", "US").await["price"]["amount"], "8.00");
+        // Modify only: a SKU not listed in the store fails with NOT_FOUND.
+        let result = done.body["resultFeedDocumentId"].as_str().unwrap_or_default().to_owned();
+        let r = sp.send(reqwest::Method::GET, &format!("/feeds/2021-06-30/documents/{result}"), None).await;
+        let url = r.body["url"].as_str().unwrap_or_default().to_owned();
+        let report = sp.http.get(&url).send().await.expect("download").text().await.unwrap_or_default();
+        assert!(report.contains("NOT-LISTED") && report.contains("NOT_FOUND"), "{report}");
+        assert_eq!(sp.v1.get("/v1/listings/NOT-LISTED").await.status, 404);
 
             let r = sp.http.put(format!("{}/spapi/feed-documents/up_nope", sp.base)).body("x").send().await.expect("put");
             assert_eq!(r.status(), 403);

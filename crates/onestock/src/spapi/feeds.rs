@@ -237,6 +237,11 @@ pub async fn create_feed(
             "inputFeedDocumentId {doc_id:?} is not a feed document of yours waiting for a feed."
         )));
     };
+    let content = if feed_type == PRICE_QUANTITY {
+        modify_only(content)
+    } else {
+        content
+    };
     let upload = st
         .app
         .uploads
@@ -248,6 +253,50 @@ pub async fn create_feed(
         Json(json!({"feedId": upload.upload_id})),
     )
         .into_response())
+}
+
+/// A price-and-quantity feed changes listings that exist and never creates one (SPEC 8:
+/// a row for a SKU not listed in the store fails with `NOT_FOUND`). A text file says so
+/// in SPEC 5's own words: an `update_delete` column of `PartialUpdate` on every row.
+/// Header rows are the first row, or the two rows after a `TemplateType=` line; `#`
+/// lines are left as they are. A workbook (binary) is passed on unchanged.
+fn modify_only(content: Vec<u8>) -> Vec<u8> {
+    let is_zip = content.starts_with(b"PK");
+    if is_zip {
+        return content;
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(content.len() + content.len() / 8);
+    let mut headers_left: usize = 1;
+    let mut delimiter: Option<u8> = None;
+    for line in content.split_inclusive(|b| *b == b'\n') {
+        let end = line
+            .iter()
+            .rposition(|b| *b != b'\n' && *b != b'\r')
+            .map_or(0, |i| i + 1);
+        let (body, eol) = line.split_at(end);
+        let text = String::from_utf8_lossy(body);
+        let trimmed = text.trim_start_matches('\u{feff}');
+        if trimmed.starts_with("TemplateType=") {
+            headers_left = 2;
+            out.extend_from_slice(line);
+            continue;
+        }
+        if trimmed.starts_with('#') || body.is_empty() {
+            out.extend_from_slice(line);
+            continue;
+        }
+        let d = *delimiter.get_or_insert(if body.contains(&b'\t') { b'\t' } else { b',' });
+        out.extend_from_slice(body);
+        out.push(d);
+        if headers_left > 0 {
+            headers_left -= 1;
+            out.extend_from_slice(b"update_delete");
+        } else {
+            out.extend_from_slice(b"PartialUpdate");
+        }
+        out.extend_from_slice(eol);
+    }
+    out
 }
 
 fn status_of(u: &Upload) -> &'static str {
@@ -456,4 +505,31 @@ pub async fn download(
         report,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn price_and_quantity_files_are_modify_only() {
+        let out = modify_only(b"sku\tprice\r\nA\t1.00\r\n\r\nB\t2\n".to_vec());
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "sku\tprice\tupdate_delete\r\nA\t1.00\tPartialUpdate\r\n\r\nB\t2\tPartialUpdate\n"
+        );
+        let out = modify_only(
+            b"TemplateType=PriceInventory\tVersion=1\nSKU\tPrice\nsku\tprice\nA\t1\n".to_vec(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "TemplateType=PriceInventory\tVersion=1\nSKU\tPrice\tupdate_delete\nsku\tprice\tupdate_delete\nA\t1\tPartialUpdate\n"
+        );
+        let out = modify_only(b"sku,price\nA,1\n".to_vec());
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "sku,price,update_delete\nA,1,PartialUpdate\n"
+        );
+        assert_eq!(modify_only(b"PK\x03\x04".to_vec()), b"PK\x03\x04".to_vec());
+    }
 }
