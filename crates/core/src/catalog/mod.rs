@@ -98,3 +98,24 @@ pub fn normalize_brand(brand: &str) -> String {
 pub fn stem_terms(text: &str, language: &str) -> Vec<String> {
     text::stem_terms(text, language)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_brand;
+
+    #[test]
+    fn brands_compare_without_case_accents_spaces_or_punctuation() {
+        for b in [
+            "ACME inc.",
+            "Acme Inc",
+            "acme-inc",
+            "Ácme  Inc",
+            "a.c.m.e. INC",
+        ] {
+            assert_eq!(normalize_brand(b), "acmeinc", "{b}");
+        }
+        assert_eq!(normalize_brand("Nestlé"), normalize_brand("NESTLE"));
+        assert_ne!(normalize_brand("Acme"), normalize_brand("Acme Inc"));
+        assert_eq!(normalize_brand("  "), "");
+    }
+}

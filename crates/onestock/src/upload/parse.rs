@@ -76,7 +76,7 @@ use header::SLOTS;
 pub use header::{
     COLUMN_ALIASES, IGNORED_COLUMNS, KNOWN_COLUMNS, PRODUCT_COLUMNS, is_ignored_column,
 };
-pub use row::{Action, ProductId, RowOp, parse_row};
+pub use row::{Action, ProductId, ProductInfo, RowOp, parse_row};
 
 use header::{
     is_attribute_row_cell, names_have_sku, no_sku_column, preamble_line, reader_for, sheet_header,

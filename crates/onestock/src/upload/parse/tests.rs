@@ -236,6 +236,54 @@ fn unknown_ignored_and_duplicate_columns() {
 }
 
 #[test]
+fn category_template_columns() {
+    let text = "TemplateType=fptcustom\tVersion=2020.0414\n\
+Product Type\tSeller SKU\tBrand Name\tTitle\tProduct ID\tProduct ID Type\tStandard Price\tQuantity\tUpdate Delete\tCondition Type\tProduct Description\tFulfillment Center ID\tLanguage\tKey Product Features\tOther Image URL 8\n\
+feed_product_type\titem_sku\tbrand_name\titem_name\texternal_product_id\texternal_product_id_type\tstandard_price\tquantity\tupdate_delete\tcondition_type\tproduct_description\tfulfillment_center_id\tlanguage_value\tbullet_point5\tother_image_url8\n\
+home\tLAMP-1\tAcme\tDesk Lamp\t012345000041\tUPC\t39.99\t7\tPartialUpdate\tUsed - Very Good\tA lamp.\tAMAZON_NA\tSpanish\tx\ty\n";
+    let mut r = open_bytes(text.as_bytes()).unwrap();
+    assert!(r.unknown_columns().is_empty(), "{:?}", r.unknown_columns());
+    let row = r.next().unwrap();
+    assert_eq!(row.record, 1);
+    let op = parse_row(&row.fields).unwrap();
+    assert_eq!(op.sku.as_str(), "LAMP-1");
+    assert_eq!(op.action, Action::PartialUpdate);
+    assert_eq!(
+        op.product,
+        Some(ProductId::Identifier {
+            kind: "UPC".into(),
+            value: "012345000041".into()
+        })
+    );
+    assert_eq!(op.price, Some(dec("39.99")));
+    assert_eq!(op.quantity, Some(7));
+    assert_eq!(op.condition, Some(Condition::UsedVeryGood));
+    assert_eq!(op.fulfillment, Some(Fulfillment::Marketplace));
+    assert_eq!(
+        op.product_info,
+        Some(ProductInfo {
+            product_type: "home".into(),
+            title: "Desk Lamp".into(),
+            brand: "Acme".into(),
+            description: "A lamp.".into(),
+            language: Some("es".into()),
+        })
+    );
+    // Without product information a row asks for no product.
+    let op = parse_row(&fields(&[("product-id", "012345000041")])).unwrap();
+    assert_eq!(op.product_info, None);
+    // `sku` and `item_sku` name the same column.
+    match open_bytes(b"sku\titem_sku\nA\tB\n") {
+        Err(FileError::DuplicateColumn(m)) => assert!(m.contains("the column sku"), "{m}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // Numbered template columns, any number; a column no template has is unknown.
+    assert!(is_ignored_column("bullet-point5"));
+    assert!(is_ignored_column("supplier-declared-dg-hz-regulation3"));
+    assert!(!is_ignored_column("colour"));
+}
+
+#[test]
 fn binary_garbage_is_fatal() {
     let e = open_bytes(b"\x7fELF\x02\x01\x01\0\0\0\0\0garbage")
         .err()
