@@ -13,7 +13,10 @@ import sys
 import urllib.request
 from types import SimpleNamespace
 
-from sp_api.api import CatalogItems, ListingsItems, Sellers
+import io
+import time
+
+from sp_api.api import CatalogItems, Feeds, ListingsItems, Sellers
 from sp_api.auth import AccessTokenClient
 from sp_api.base.exceptions import SellingApiException
 
@@ -72,6 +75,60 @@ def offer(mp, currency, price, quantity=None):
     if quantity is not None:
         attrs["fulfillment_availability"] = [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}]
     return {"productType": "PRODUCT", "requirements": "LISTING_OFFER_ONLY", "attributes": attrs}
+
+
+INVLOADER = "POST_FLAT_FILE_INVLOADER_DATA"
+PRICE_QUANTITY = "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA"
+
+
+def inventory_file(sku, price, quantity):
+    return (
+        "sku\tproduct-id\tproduct-id-type\tprice\tquantity\titem-condition\n"
+        f"{sku}\t{ASIN}\tASIN\t{price}\t{quantity}\t11\n"
+        f"{sku}-BAD\tB0ZZZZZZZZ\tASIN\t1.00\t1\t11\n"
+    )
+
+
+def wait_done(get_status):
+    status = None
+    for _ in range(500):
+        status = get_status()
+        if status in ("DONE", "FATAL", "CANCELLED"):
+            return status
+        time.sleep(0.02)
+    return status
+
+
+def python_amazon_sp_api_feeds():
+    feeds = client(Feeds, US)
+    doc, feed = feeds.submit_feed(INVLOADER, io.StringIO(inventory_file("PYF-1", "4.25", 2)),
+                                  content_type="text/tab-separated-values; charset=UTF-8")
+    feed_id = feed.payload["feedId"]
+    check("feeds: createFeedDocument, upload, createFeed", bool(feed_id), feed.payload)
+    status = wait_done(lambda: feeds.get_feed(feed_id).payload["processingStatus"])
+    check("feeds: getFeed DONE", status == "DONE", status)
+    got = feeds.get_feed(feed_id).payload
+    report = feeds.get_feed_result_document(got["resultFeedDocumentId"])
+    check("feeds: result document is the processing report", "PYF-1-BAD" in report and "ASIN_NOT_IN_STORE" in report, report)
+    listed = v1("/v1/listings/PYF-1")["listings"][0]
+    check("feeds: the row applied", listed["price"]["amount"] == "4.25" and listed["quantity"] == 2, listed)
+
+    doc, feed = feeds.submit_feed(PRICE_QUANTITY, io.StringIO("sku\tprice\tquantity\nPYF-1\t3.75\t8\nPYF-NONE\t1\t1\n"),
+                                  content_type="text/tab-separated-values; charset=UTF-8")
+    feed_id = feed.payload["feedId"]
+    status = wait_done(lambda: feeds.get_feed(feed_id).payload["processingStatus"])
+    report = feeds.get_feed_result_document(feeds.get_feed(feed_id).payload["resultFeedDocumentId"])
+    check("feeds: price and quantity, modify only", status == "DONE" and "PYF-NONE" in report and "NOT_FOUND" in report, report)
+    listed = v1("/v1/listings/PYF-1")["listings"][0]
+    check("feeds: price and quantity applied", listed["price"]["amount"] == "3.75" and listed["quantity"] == 8, listed)
+
+    listed_feeds = feeds.get_feeds(feedTypes=[INVLOADER, PRICE_QUANTITY], pageSize=10).payload
+    check("feeds: getFeeds", feed_id in [f["feedId"] for f in listed_feeds["feeds"]], listed_feeds)
+    try:
+        feeds.cancel_feed(feed_id)
+        check("feeds: a DONE feed cannot be cancelled", False, "no error")
+    except SellingApiException as e:
+        check("feeds: a DONE feed cannot be cancelled", e.code == 400, e.code)
 
 
 def python_amazon_sp_api():
@@ -221,8 +278,25 @@ def amzn_selling_partner():
     r = li.delete_item(SELLER, "AMZ-1", [US])
     check("amzn: delete the last", r.status == "ACCEPTED", r)
 
+    # Feeds: the documents helper must be rebound after with_options (CRATES.md).
+    from amzn_selling_partner.plugins.amazon_spapi import Documents
+
+    sp.documents = Documents(sp)
+    created = sp.documents.create_feed(INVLOADER, [US], inventory_file("AMZF-1", "6.60", 3),
+                                       content_type="text/tab-separated-values; charset=UTF-8")
+    feeds = sp.feeds_v2021_06_30
+    status = wait_done(lambda: str(getattr(feeds.get_feed(created.feed_id).processing_status, "value",
+                                           feeds.get_feed(created.feed_id).processing_status)))
+    check("amzn: feed DONE", status == "DONE", status)
+    feed = feeds.get_feed(created.feed_id)
+    report = sp.documents.download_feed_result(feed.result_feed_document_id).decode()
+    check("amzn: feed result document", "AMZF-1-BAD" in report and "ASIN_NOT_IN_STORE" in report, report)
+    listed = feeds.list_feeds(feed_types=[INVLOADER])
+    check("amzn: getFeeds", created.feed_id in [f.feed_id for f in listed.feeds], listed)
+
 
 if __name__ == "__main__":
     python_amazon_sp_api()
+    python_amazon_sp_api_feeds()
     amzn_selling_partner()
     print("ALL OK")
