@@ -291,7 +291,11 @@ backend_tests! {
 mod feeds {
     use super::*;
 
-    async fn feed_of(sp: &Sp, file: &str, feed_type: &str) -> (String, R) {
+    /// Rows of the feed that keeps the upload worker busy while another one waits.
+    const BUSY_ROWS: usize = 20_000;
+
+    /// createFeedDocument, the upload (once), createFeed: the feed id.
+    async fn create_feed(sp: &Sp, file: &str, feed_type: &str) -> String {
         let r = sp
             .send(
                 reqwest::Method::POST,
@@ -337,12 +341,16 @@ mod feeds {
             )
             .await;
         assert_eq!(r.status, 202, "{}", r.body);
-        let feed = r.body["feedId"].as_str().unwrap_or_default().to_owned();
+        r.body["feedId"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// getFeed until it is DONE or FATAL.
+    async fn wait_feed(sp: &Sp, feed: &str) -> R {
         let mut last = R {
             status: 0,
             body: Value::Null,
         };
-        for _ in 0..500 {
+        for _ in 0..3000 {
             last = sp
                 .send(
                     reqwest::Method::GET,
@@ -358,6 +366,12 @@ mod feeds {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        last
+    }
+
+    async fn feed_of(sp: &Sp, file: &str, feed_type: &str) -> (String, R) {
+        let feed = create_feed(sp, file, feed_type).await;
+        let last = wait_feed(sp, &feed).await;
         (feed, last)
     }
 
@@ -396,6 +410,24 @@ mod feeds {
         let report = sp.http.get(&url).send().await.expect("download").text().await.unwrap_or_default();
         assert!(report.contains("NOT-LISTED") && report.contains("NOT_FOUND"), "{report}");
         assert_eq!(sp.v1.get("/v1/listings/NOT-LISTED").await.status, 404);
+
+            // cancelFeed while IN_QUEUE: a big feed keeps the one upload worker busy.
+            let mut big = String::from("sku\tproduct-id\tproduct-id-type\tprice\tquantity\n");
+            for i in 0..BUSY_ROWS {
+                big.push_str(&format!("BULK-{i}\t{asin}\tASIN\t2.00\t1\n"));
+            }
+            let first = create_feed(&sp, &big, "POST_FLAT_FILE_INVLOADER_DATA").await;
+            let late = format!("sku\tproduct-id\tproduct-id-type\tprice\nLATE-1\t{asin}\tASIN\t3.00\n");
+            let queued = create_feed(&sp, &late, "POST_FLAT_FILE_INVLOADER_DATA").await;
+            let r = sp.send(reqwest::Method::DELETE, &format!("/feeds/2021-06-30/feeds/{queued}"), None).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let r = sp.send(reqwest::Method::GET, &format!("/feeds/2021-06-30/feeds/{queued}"), None).await;
+            assert_eq!(r.body["processingStatus"], "CANCELLED", "{}", r.body);
+            let done = wait_feed(&sp, &first).await;
+            assert_eq!(done.body["processingStatus"], "DONE", "{}", done.body);
+            let r = sp.send(reqwest::Method::GET, &format!("/feeds/2021-06-30/feeds/{queued}"), None).await;
+            assert_eq!(r.body["processingStatus"], "CANCELLED", "{}", r.body);
+            assert_eq!(sp.v1.get("/v1/listings/LATE-1").await.status, 404, "a cancelled feed applies nothing");
 
             let r = sp.http.put(format!("{}/spapi/feed-documents/up_nope", sp.base)).body("x").send().await.expect("put");
             assert_eq!(r.status(), 403);
