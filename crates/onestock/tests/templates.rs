@@ -329,6 +329,43 @@ fn category_rows() -> Vec<Vec<&'static str>> {
             "",
             "",
         ],
+        // 8. Product information but no product-id: nothing is created.
+        vec![
+            "HOME",
+            "NOID-1",
+            "Acme",
+            "Copper Tea Kettle",
+            "",
+            "",
+            "20.00",
+            "1",
+            "Update",
+            "New",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+        // 9. A new UPC, but the title of a page of the same brand here: a file cannot
+        //    force a new product.
+        vec![
+            "HOME",
+            "NEAR-MUG",
+            "Acme",
+            "Blue ceramic mug, 350ml",
+            UPC_KETTLE,
+            "UPC",
+            "9.00",
+            "1",
+            "Update",
+            "New",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
     ]
 }
 
@@ -432,11 +469,11 @@ async fn category_template(app: &common::TestApp, file: Vec<u8>) {
         assert_eq!(r.status, 201, "{}", r.text);
     }
 
-    let report = upload(&s, "US", file, 7, 5).await;
+    let report = upload(&s, "US", file, 9, 5).await;
     let conflict = "This product's identifiers lead to an existing product in other stores, but the information differs (brand: \"Initech\" here, \"Globex\" on the existing page); give the same product information as the existing page (see matches), or use the identifiers of this product.";
     assert_report(
         &report,
-        7,
+        9,
         5,
         &[
             (6, "CHAIR-US", "PRODUCT_DATA_CONFLICT", "Error", conflict),
@@ -446,6 +483,20 @@ async fn category_template(app: &common::TestApp, file: Vec<u8>) {
                 "NOT_FOUND",
                 "Error",
                 "PartialUpdate changes a listing that exists, and SKU PART-2 has no listing in store US; use Update to create it.",
+            ),
+            (
+                8,
+                "NOID-1",
+                "INVALID_REQUEST",
+                "Error",
+                "A new listing needs the product it lists against (an ASIN or product identifier).",
+            ),
+            (
+                9,
+                "NEAR-MUG",
+                "POSSIBLE_MATCH",
+                "Error",
+                "This store has a product of the same brand with nearly the same title; list against it (its ASIN in the product-id column), or create the new product with POST /v1/catalog/items and force_new: true.",
             ),
         ],
     );
@@ -472,7 +523,9 @@ async fn category_template(app: &common::TestApp, file: Vec<u8>) {
         )
     );
     let found = s
-        .get(&format!("/v1/catalog/search?store=US&identifier={UPC_LAMP}"))
+        .get(&format!(
+            "/v1/catalog/search?store=US&identifier={UPC_LAMP}"
+        ))
         .await;
     assert_eq!(found.status, 200, "{}", found.text);
     assert!(
@@ -522,16 +575,35 @@ async fn category_template(app: &common::TestApp, file: Vec<u8>) {
     // 6. Nothing of the conflicting row: no listing, no US page for the chair.
     assert!(listings(&s, "CHAIR-US").await.is_none());
     let chair_pages = s
-        .get(&format!("/v1/catalog/search?store=US&identifier={UPC_CHAIR}"))
+        .get(&format!(
+            "/v1/catalog/search?store=US&identifier={UPC_CHAIR}"
+        ))
         .await;
     assert_eq!(chair_pages.status, 200, "{}", chair_pages.text);
-    assert!(!chair_pages.text.contains(&chair), "no US page: {}", chair_pages.text);
-    // 7. Nothing for PART-2.
-    assert!(listings(&s, "PART-2").await.is_none());
+    assert!(
+        !chair_pages.text.contains(&chair),
+        "no US page: {}",
+        chair_pages.text
+    );
+    // 7, 8, 9. Nothing for PART-2, NOID-1, NEAR-MUG; no page for the kettle's UPC.
+    for sku in ["PART-2", "NOID-1", "NEAR-MUG"] {
+        assert!(listings(&s, sku).await.is_none(), "{sku}");
+    }
+    let kettle = s
+        .get(&format!(
+            "/v1/catalog/search?store=US&identifier={UPC_KETTLE}"
+        ))
+        .await;
+    assert_eq!(kettle.status, 200, "{}", kettle.text);
+    assert!(
+        !kettle.text.contains("Blue ceramic mug, 350ml"),
+        "{}",
+        kettle.text
+    );
 
     // The same file again: every product now has its page, every SKU its listing; the
     // conflicting row still fails alone.
-    let again = upload(&s, "US", category_text(), 7, 4).await;
+    let again = upload(&s, "US", category_text(), 9, 4).await;
     let codes: Vec<&str> = again
         .lines()
         .skip(5)
@@ -539,7 +611,13 @@ async fn category_template(app: &common::TestApp, file: Vec<u8>) {
         .collect();
     assert_eq!(
         codes,
-        ["NOT_FOUND", "PRODUCT_DATA_CONFLICT", "NOT_FOUND"],
+        [
+            "NOT_FOUND",
+            "PRODUCT_DATA_CONFLICT",
+            "NOT_FOUND",
+            "INVALID_REQUEST",
+            "POSSIBLE_MATCH"
+        ],
         "{again}"
     );
 }

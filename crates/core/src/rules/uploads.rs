@@ -109,16 +109,10 @@ pub(super) fn apply_upload_row(
                 .filter(|_| row.action == UploadAction::AddOrUpdate && !listed_here);
             let mut new_page: Option<DetailPage> = None;
             let asin = match &row.product {
-                None => match creates {
-                    Some(info) => {
-                        let page =
-                            check!(plan_product(tx, ctx, &new_product(store, info, None))?).page;
-                        let asin = page.asin.clone();
-                        new_page = Some(page);
-                        Some(asin)
-                    }
-                    None => None,
-                },
+                // A row that names no product lists against none (SPEC 5:
+                // INVALID_REQUEST, field product-id): a product is created only from an
+                // identifier, so the same file sent to another store finds it again.
+                None => None,
                 Some(ProductRef::Asin(raw)) => match Asin::parse(raw) {
                     Ok(a) => Some(a),
                     Err(e) => return Ok(Err(e.field("product-id"))),
@@ -136,12 +130,9 @@ pub(super) fn apply_upload_row(
                         // POST /v1/catalog/items (a page elsewhere gives its ASIN when
                         // the information is the same, PRODUCT_DATA_CONFLICT otherwise).
                         (None, Some(info)) => {
-                            let page = check!(plan_product(
-                                tx,
-                                ctx,
-                                &new_product(store, info, Some(&id))
-                            )?)
-                            .page;
+                            let planned =
+                                plan_product(tx, ctx, &new_product(store, info, Some(&id)))?;
+                            let page = check!(planned.map_err(in_file_words)).page;
                             let asin = page.asin.clone();
                             new_page = Some(page);
                             Some(asin)
@@ -192,6 +183,15 @@ pub(super) fn apply_upload_row(
         }
     };
     Ok(outcome.map(|_| ()))
+}
+
+/// A file cannot send `force_new`: a near-identical page is listed against, or the
+/// product created through the API.
+fn in_file_words(mut e: DomainError) -> DomainError {
+    if e.code == ErrorCode::PossibleMatch && e.message.contains("force_new") {
+        e.message = "This store has a product of the same brand with nearly the same title; list against it (its ASIN in the product-id column), or create the new product with POST /v1/catalog/items and force_new: true.".to_owned();
+    }
+    e
 }
 
 /// The `POST /v1/catalog/items` body a category row stands for: never `force_new` (a
