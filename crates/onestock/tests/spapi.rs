@@ -536,3 +536,60 @@ mod real_clients {
         app.assert_healthy().await;
     }
 }
+
+/// Property: a price given as any JSON number with at most two decimals comes back as
+/// exactly that decimal through `/v1` (never through `f64`).
+mod price_property {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    /// Cases per run: each is a PUT and a GET through the real server.
+    const CASES: u32 = 300;
+
+    /// `units.cents` with 0, 1 or 2 decimals as written, and the two-decimal form.
+    fn price() -> impl Strategy<Value = (String, String)> {
+        (0u64..100_000_000u64, 0u64..100, 0usize..3).prop_filter_map(
+            "a price is above zero",
+            |(units, cents, decimals)| {
+                let (text, cents) = match decimals {
+                    0 => (units.to_string(), 0),
+                    1 => (format!("{units}.{}", cents / 10), cents / 10 * 10),
+                    _ => (format!("{units}.{cents:02}"), cents),
+                };
+                (units > 0 || cents > 0).then(|| (text, format!("{units}.{cents:02}")))
+            },
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn json_numbers_are_read_as_their_decimal() {
+        let Some(app) = TestApp::spawn(common::Backend::Sqlite, common::default_region()).await
+        else {
+            return;
+        };
+        let sp = Sp::new(&app, "price-seller").await;
+        let asin = sp.v1.product_everywhere(&upc(3131)).await;
+        let handle = tokio::runtime::Handle::current();
+        let mut runner = TestRunner::new(Config {
+            cases: CASES,
+            ..Config::default()
+        });
+        let result = tokio::task::block_in_place(|| {
+            runner.run(&price(), |(text, expected)| {
+                let got = handle.block_on(async {
+                    let r = sp
+                        .put("P-1", US, "", &offer(&asin, US, "USD", &text, None))
+                        .await;
+                    assert_eq!(r.body["status"], "ACCEPTED", "{text}: {}", r.body);
+                    sp.v1.view("P-1", "US").await["price"]["amount"].clone()
+                });
+                prop_assert_eq!(got, json!(expected), "value_with_tax {}", text);
+                Ok(())
+            })
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
+}
