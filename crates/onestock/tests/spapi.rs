@@ -411,6 +411,41 @@ mod feeds {
         assert!(report.contains("NOT-LISTED") && report.contains("NOT_FOUND"), "{report}");
         assert_eq!(sp.v1.get("/v1/listings/NOT-LISTED").await.status, 404);
 
+            // JSON_LISTINGS_FEED: messages in order, one row each; the JSON report.
+            let json_feed = format!(
+                r#"{{"header":{{"sellerId":"{}","version":"2.0","issueLocale":"en_US"}},"messages":[
+                {{"messageId":1,"sku":"J-1","operationType":"UPDATE","productType":"PRODUCT","requirements":"LISTING_OFFER_ONLY","attributes":{{
+                    "merchant_suggested_asin":[{{"value":"{asin}"}}],"condition_type":[{{"value":"new_new"}}],
+                    "purchasable_offer":[{{"currency":"USD","our_price":[{{"schedule":[{{"value_with_tax":7.77}}]}}]}}],
+                    "fulfillment_availability":[{{"fulfillment_channel_code":"DEFAULT","quantity":4}}]}}}},
+                {{"messageId":2,"sku":"J-1","operationType":"PATCH","productType":"PRODUCT","patches":[{{"op":"replace","path":"/attributes/purchasable_offer","value":[{{"currency":"USD","our_price":[{{"schedule":[{{"value_with_tax":7.10}}]}}]}}]}}]}},
+                {{"messageId":3,"sku":"J-2","operationType":"UPDATE","productType":"PRODUCT","attributes":{{
+                    "merchant_suggested_asin":[{{"value":"{asin}"}}],
+                    "purchasable_offer":[{{"currency":"USD","our_price":[{{"schedule":[{{"value_with_tax":1.5}}]}}]}}]}}}},
+                {{"messageId":4,"sku":"J-2","operationType":"DELETE"}},
+                {{"messageId":5,"sku":"J-3","operationType":"FROBNICATE"}},
+                {{"messageId":6,"sku":"J-4","operationType":"PARTIAL_UPDATE","productType":"PRODUCT","attributes":{{"purchasable_offer":[{{"currency":"USD","our_price":[{{"schedule":[{{"value_with_tax":2}}]}}]}}]}}}}
+                ]}}"#,
+                sp.seller_id
+            );
+            let (jfeed, done) = feed_of(&sp, &json_feed, "JSON_LISTINGS_FEED").await;
+            assert_eq!(done.body["processingStatus"], "DONE", "{}", done.body);
+            assert_eq!(done.body["feedType"], "JSON_LISTINGS_FEED");
+            let view = sp.v1.view("J-1", "US").await;
+            assert_eq!(view["price"]["amount"], "7.10", "{view}");
+            assert_eq!(view["quantity"], 4);
+            assert_eq!(sp.v1.get("/v1/listings/J-2").await.status, 404, "updated, then deleted, in order");
+            let result = done.body["resultFeedDocumentId"].as_str().unwrap_or_default().to_owned();
+            let r = sp.send(reqwest::Method::GET, &format!("/feeds/2021-06-30/documents/{result}"), None).await;
+            let url = r.body["url"].as_str().unwrap_or_default().to_owned();
+            let report: Value = sp.http.get(&url).send().await.expect("download").json().await.expect("json report");
+            assert_eq!(report["header"]["feedId"], jfeed.as_str(), "{report}");
+            assert_eq!(report["summary"]["messagesProcessed"], 6, "{report}");
+            assert_eq!(report["summary"]["messagesAccepted"], 4, "{report}");
+            assert_eq!(report["summary"]["messagesInvalid"], 2, "{report}");
+            let issues: Vec<(i64, String)> = report["issues"].as_array().map(|a| a.iter().map(|i| (i["messageId"].as_i64().unwrap_or(0), i["code"].as_str().unwrap_or("").to_owned())).collect()).unwrap_or_default();
+            assert_eq!(issues, vec![(5, "INVALID_REQUEST".to_owned()), (6, "NOT_FOUND".to_owned())], "{report}");
+
             // cancelFeed while IN_QUEUE: a big feed keeps the one upload worker busy.
             let mut big = String::from("sku\tproduct-id\tproduct-id-type\tprice\tquantity\n");
             for i in 0..BUSY_ROWS {

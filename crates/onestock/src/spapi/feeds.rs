@@ -47,7 +47,8 @@ const CANCELLED: &str = "Cancelled by cancelFeed before processing began.";
 
 const INVLOADER: &str = "POST_FLAT_FILE_INVLOADER_DATA";
 const PRICE_QUANTITY: &str = "POST_FLAT_FILE_PRICEANDQUANTITYONLY_UPDATE_DATA";
-const FEED_TYPES: &[&str] = &[INVLOADER, PRICE_QUANTITY];
+const JSON_LISTINGS: &str = "JSON_LISTINGS_FEED";
+const FEED_TYPES: &[&str] = &[INVLOADER, PRICE_QUANTITY, JSON_LISTINGS];
 
 struct Document {
     seller: SellerId,
@@ -64,6 +65,8 @@ pub struct Feeds {
     downloads: Mutex<HashMap<String, (SellerId, String, OffsetDateTime)>>,
     /// feedId → feedType.
     types: Mutex<HashMap<String, String>>,
+    /// feedId → the messages of a JSON feed.
+    messages: Mutex<HashMap<String, super::json_feed::Messages>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -237,8 +240,19 @@ pub async fn create_feed(
             "inputFeedDocumentId {doc_id:?} is not a feed document of yours waiting for a feed."
         )));
     };
+    let mut messages = None;
     let content = if feed_type == PRICE_QUANTITY {
         modify_only(content)
+    } else if feed_type == JSON_LISTINGS {
+        let store = st
+            .app
+            .service
+            .region()
+            .store(stores[0].as_str())
+            .map_err(SpError::from)?;
+        let (file, meta) = super::json_feed::to_file(&content, store).map_err(SpError::invalid)?;
+        messages = Some(meta);
+        file
     } else {
         content
     };
@@ -248,6 +262,16 @@ pub async fn create_feed(
         .receive(seller, stores[0].clone(), Body::from(content))
         .await?;
     lock(&st.feeds.types).insert(upload.upload_id.clone(), feed_type);
+    if let Some(meta) = messages {
+        let mut held = lock(&st.feeds.messages);
+        if held.len() >= DOCUMENTS_MAX {
+            // The oldest feeds' message ids go first; their reports then name records.
+            if let Some(k) = held.keys().min().cloned() {
+                held.remove(&k);
+            }
+        }
+        held.insert(upload.upload_id.clone(), meta);
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"feedId": upload.upload_id})),
@@ -495,6 +519,17 @@ pub async fn download(
             "This download URL is unknown or expired; call getFeedDocument again.",
         ));
     };
+    let is_json = lock(&st.feeds.types).get(&upload_id).map(String::as_str) == Some(JSON_LISTINGS);
+    if is_json {
+        let upload = st.app.uploads.get(&seller, &upload_id).await?;
+        let id = upload_id.clone();
+        let lines = st.app.service.read(move |tx, _| tx.report(&id)).await?;
+        let meta = lock(&st.feeds.messages)
+            .get(&upload_id)
+            .cloned()
+            .unwrap_or_default();
+        return Ok(Json(super::json_feed::report(&upload, &lines, &meta)).into_response());
+    }
     let report = st.app.uploads.report(&seller, &upload_id).await?;
     Ok((
         StatusCode::OK,

@@ -398,8 +398,8 @@ fn decode_token(raw: &str, store: &StoreCode) -> SpResult<(Sku, StoreCode)> {
 // Reading the marketplace's attributes.
 
 /// The body's numbers as they were written, and where the attributes lie.
-struct Exact {
-    numbers: HashMap<String, String>,
+pub(super) struct Exact {
+    pub(super) numbers: HashMap<String, String>,
 }
 
 /// The entry of an attribute for `store`: the one naming its marketplace, else the first
@@ -528,17 +528,23 @@ fn read_condition(entry: &Value) -> Result<Condition, DomainError> {
 
 /// What a put's attributes say for one store.
 #[derive(Default)]
-struct PutAttrs {
-    input: ListingInput,
+pub(super) struct PutAttrs {
+    pub(super) input: ListingInput,
     /// (type, value) of `externally_assigned_product_identifier`.
-    identifiers: Vec<(String, String)>,
+    pub(super) identifiers: Vec<(String, String)>,
     title: Option<String>,
     language: Option<String>,
     brand: Option<String>,
     description: Option<String>,
 }
 
-fn read_put(attrs: &Value, store: &Store, exact: &Exact) -> Result<PutAttrs, DomainError> {
+/// `base`: where `attrs` lies in the body, for the exact text of its numbers.
+pub(super) fn read_put(
+    attrs: &Value,
+    store: &Store,
+    exact: &Exact,
+    base: &str,
+) -> Result<PutAttrs, DomainError> {
     let mut out = PutAttrs::default();
     let get = |name: &str| attrs.get(name).and_then(|l| entry_for(l, store));
     if let Some((_, e)) = get("merchant_suggested_asin") {
@@ -560,12 +566,7 @@ fn read_put(attrs: &Value, store: &Store, exact: &Exact) -> Result<PutAttrs, Dom
         out.input.condition = Some(read_condition(e)?);
     }
     if let Some((i, e)) = get("purchasable_offer") {
-        let (price, start) = read_offer(
-            e,
-            &format!("/attributes/purchasable_offer/{i}"),
-            store,
-            exact,
-        )?;
+        let (price, start) = read_offer(e, &format!("{base}/purchasable_offer/{i}"), store, exact)?;
         out.input.price = price;
         out.input.start_selling_at = start;
     }
@@ -770,7 +771,7 @@ async fn put_one(
     listing: bool,
     preview: bool,
 ) -> SpResult<Result<Option<Asin>, DomainError>> {
-    let mut a = match read_put(attrs, store, exact) {
+    let mut a = match read_put(attrs, store, exact, "/attributes") {
         Ok(a) => a,
         Err(e) => return Ok(Err(e)),
     };
@@ -920,7 +921,7 @@ pub async fn patch(
         let Ok(store) = region.store(code.as_str()) else {
             continue;
         };
-        let patch = match read_patches(patches, store, &exact) {
+        let patch = match read_patches(patches, store, &exact, "/patches") {
             Ok(p) => p,
             Err(e) => {
                 issues.push(issue(&e, store));
@@ -944,10 +945,12 @@ pub async fn patch(
     Ok(submission(&sku, issues, preview, Vec::new()))
 }
 
-fn read_patches(
+/// `base`: where `patches` lies in the body, for the exact text of its numbers.
+pub(super) fn read_patches(
     patches: &[Value],
     store: &Store,
     exact: &Exact,
+    base: &str,
 ) -> Result<ListingPatch, DomainError> {
     let mut out = ListingPatch::default();
     for (i, p) in patches.iter().enumerate() {
@@ -975,7 +978,7 @@ fn read_patches(
         match name {
             "purchasable_offer" => {
                 let (price, start) =
-                    read_offer(entry, &format!("/patches/{i}/value/{j}"), store, exact)?;
+                    read_offer(entry, &format!("{base}/{i}/value/{j}"), store, exact)?;
                 if price.is_some() {
                     out.price = price;
                 }

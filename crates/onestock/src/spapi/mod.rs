@@ -16,6 +16,7 @@ mod auth;
 mod catalog;
 mod dryrun;
 mod feeds;
+mod json_feed;
 mod listings;
 mod numbers;
 
