@@ -122,6 +122,24 @@ def python_amazon_sp_api_feeds():
     listed = v1("/v1/listings/PYF-1")["listings"][0]
     check("feeds: price and quantity applied", listed["price"]["amount"] == "3.75" and listed["quantity"] == 8, listed)
 
+    messages = {"header": {"sellerId": SELLER, "version": "2.0"}, "messages": [
+        {"messageId": 1, "sku": "PYJ-1", "operationType": "UPDATE", "productType": "PRODUCT",
+         "requirements": "LISTING_OFFER_ONLY", "attributes": offer(US, "USD", 5.55, 2)["attributes"]},
+        {"messageId": 2, "sku": "PYJ-1", "operationType": "PATCH", "productType": "PRODUCT", "patches": [
+            {"op": "replace", "path": "/attributes/fulfillment_availability",
+             "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 11}]}]},
+        {"messageId": 3, "sku": "PYJ-2", "operationType": "PARTIAL_UPDATE", "productType": "PRODUCT",
+         "attributes": {"purchasable_offer": [{"currency": "USD", "our_price": [{"schedule": [{"value_with_tax": 1}]}]}]}},
+    ]}
+    doc, feed = feeds.submit_feed("JSON_LISTINGS_FEED", io.StringIO(json.dumps(messages)), content_type="application/json")
+    json_id = feed.payload["feedId"]
+    status = wait_done(lambda: feeds.get_feed(json_id).payload["processingStatus"])
+    report = json.loads(feeds.get_feed_result_document(feeds.get_feed(json_id).payload["resultFeedDocumentId"]))
+    check("feeds: JSON_LISTINGS_FEED", status == "DONE" and report["summary"]["messagesAccepted"] == 2, report)
+    check("feeds: JSON report issues by messageId", [(i["messageId"], i["code"]) for i in report["issues"]] == [(3, "NOT_FOUND")], report)
+    listed = v1("/v1/listings/PYJ-1")["listings"][0]
+    check("feeds: JSON messages applied in order", listed["price"]["amount"] == "5.55" and listed["quantity"] == 11, listed)
+
     listed_feeds = feeds.get_feeds(feedTypes=[INVLOADER, PRICE_QUANTITY], pageSize=10).payload
     check("feeds: getFeeds", feed_id in [f["feedId"] for f in listed_feeds["feeds"]], listed_feeds)
     try:
