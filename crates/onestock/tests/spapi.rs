@@ -628,3 +628,93 @@ mod price_property {
         }
     }
 }
+
+/// Malformed requests of every kind answer 4xx in the marketplace's shape, never 5xx.
+mod malformed {
+    use super::*;
+
+    backend_tests! {
+        fn no_request_makes_a_5xx(app) {
+            let sp = Sp::new(&app, "fuzz-seller").await;
+            let asin = sp.v1.product_everywhere(&upc(6161)).await;
+            let item = sp.item("FZ-1");
+            let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+            let long_sku = "S".repeat(41);
+            let put_bodies = [
+                "[]".to_owned(),
+                "".to_owned(),
+                deep.clone(),
+                r#"{"attributes":5}"#.to_owned(),
+                r#"{"attributes":{"purchasable_offer":"x","condition_type":{"a":1}}}"#.to_owned(),
+                format!(r#"{{"attributes":{{"merchant_suggested_asin":[{{"value":"{asin}"}}],"purchasable_offer":[{{"our_price":[{{"schedule":[{{"value_with_tax":1e400}}]}}]}}]}}}}"#),
+                format!(r#"{{"attributes":{{"merchant_suggested_asin":[{{"value":"{asin}"}}],"purchasable_offer":[{{"our_price":[{{"schedule":[{{"value_with_tax":-1}}]}}]}}]}}}}"#),
+                format!(r#"{{"attributes":{{"merchant_suggested_asin":[{{"value":"{asin}"}}],"purchasable_offer":[{{"our_price":[{{"schedule":[{{"value_with_tax":123456789012345678901234567890.12}}]}}]}}]}}}}"#),
+                format!(r#"{{"attributes":{{"merchant_suggested_asin":[{{"value":"{asin}"}}],"purchasable_offer":[{{"our_price":[{{"schedule":[{{"value_with_tax":{{"x":1}}}}]}}]}}]}}}}"#),
+                format!(r#"{{"attributes":{{"merchant_suggested_asin":[{{"value":"{asin}"}}],"fulfillment_availability":[{{"quantity":1e20,"fulfillment_channel_code":5}}]}}}}"#),
+                r#"{"attributes":{"merchant_suggested_asin":[{"value":"x"}],"condition_type":[{"value":"mint"}]}}"#.to_owned(),
+                r#"{"attributes":{"purchasable_offer":[{"start_at":{"value":"tomorrow"}}]}}"#.to_owned(),
+                r#"{"requirements":"LISTING","attributes":{"item_name":[{"value":"x","language_tag":"zz"}]}}"#.to_owned(),
+                "{\"attributes\":{\"brand\":[{\"value\":\"a\\u0000b\"}]}}".to_owned(),
+            ];
+            for b in &put_bodies {
+                let r = sp.put("FZ-1", US, "", b).await;
+                assert!(r.status == 200 || r.body["errors"][0]["code"].is_string(), "{b}: {} {}", r.status, r.body);
+            }
+            let patch_bodies = [
+                r#"{"patches":5}"#,
+                r#"{"patches":[{"path":5,"value":"x"}]}"#,
+                r#"{"patches":[{"op":"delete","path":"/attributes/purchasable_offer","value":[{}]}]}"#,
+                r#"{"patches":[{"op":"replace","path":"/attributes/fulfillment_availability","value":[{"quantity":-3}]}]}"#,
+                r#"{}"#,
+            ];
+            for b in patch_bodies {
+                let r = sp.send(reqwest::Method::PATCH, &format!("{item}?marketplaceIds={US}"), Some(b)).await;
+                assert!(r.status == 200 || r.body["errors"][0]["code"].is_string(), "{b}: {}", r.body);
+            }
+            let seller = &sp.seller_id;
+            let gets = [
+                item.clone(),
+                format!("{item}?marketplaceIds=NOPE"),
+                format!("/listings/2021-08-01/items/{seller}/{long_sku}?marketplaceIds={US}"),
+                format!("/listings/2021-08-01/items/{seller}?marketplaceIds={US}&pageSize=0"),
+                format!("/listings/2021-08-01/items/{seller}?marketplaceIds={US}&pageToken=zz"),
+                format!("/catalog/2022-04-01/items?marketplaceIds={US}"),
+                format!("/catalog/2022-04-01/items?marketplaceIds={US}&identifiers=1"),
+                format!("/catalog/2022-04-01/items?marketplaceIds={US}&identifiers={}&identifiersType=UPC", vec!["1"; 25].join(",")),
+                format!("/catalog/2022-04-01/items?marketplaceIds={US}&keywords={}", "a".repeat(600)),
+                format!("/catalog/2022-04-01/items?marketplaceIds={US}&keywords=x&pageToken=zz"),
+                format!("/catalog/2022-04-01/items/notanasin?marketplaceIds={US}"),
+                "/feeds/2021-06-30/feeds/upl_x".to_owned(),
+                "/feeds/2021-06-30/feeds?pageSize=1000".to_owned(),
+                "/feeds/2021-06-30/documents/result-upl_x".to_owned(),
+                "/feeds/2021-06-30/documents/other".to_owned(),
+                "/spapi/feed-results/nope".to_owned(),
+            ];
+            for path in &gets {
+                let r = sp.send(reqwest::Method::GET, path, None).await;
+                assert!((400..500).contains(&r.status), "{path}: {} {}", r.status, r.body);
+                assert!(r.body["errors"][0]["code"].is_string(), "{path}: {}", r.body);
+            }
+            for b in ["", "[]", r#"{"contentType":5}"#, &deep] {
+                let r = sp.send(reqwest::Method::POST, "/feeds/2021-06-30/documents", Some(b)).await;
+                assert_eq!(r.status, 400, "{b}: {}", r.body);
+            }
+            for b in [r#"{"feedType":"POST_FLAT_FILE_INVLOADER_DATA","marketplaceIds":["ATVPDKIKX0DER","A2EUQ1WTGCTBG2"],"inputFeedDocumentId":"x"}"#,
+                      r#"{"feedType":"POST_FLAT_FILE_INVLOADER_DATA","marketplaceIds":["ATVPDKIKX0DER"],"inputFeedDocumentId":"x"}"#,
+                      r#"{"feedType":5}"#] {
+                let r = sp.send(reqwest::Method::POST, "/feeds/2021-06-30/feeds", Some(b)).await;
+                assert_eq!(r.status, 400, "{b}: {}", r.body);
+            }
+            for (ct, b) in [("application/json", "[1]"), ("application/x-www-form-urlencoded", ""),
+                            ("application/x-www-form-urlencoded", "grant_type=password"),
+                            ("application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token=%ZZ%00")] {
+                let r = app.http.post(format!("{}/auth/o2/token", app.base)).header("content-type", ct).body(b).send().await.expect("token");
+                assert_eq!(r.status(), 400, "{b}");
+            }
+            let big = vec![b'a'; 2 * 1024 * 1024];
+            let r = app.http.post(format!("{}/auth/o2/token", app.base)).body(big).send().await.expect("token");
+            assert!(r.status().is_client_error());
+            app.assert_healthy().await;
+        }
+    }
+}
