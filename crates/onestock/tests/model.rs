@@ -1623,9 +1623,9 @@ impl<'a> Case<'a> {
         // quantity change, naming the pool's stores; listing_deleted names every store
         // the SKU was listed in; a one-store listing_changed carries that listing's status.
         let sku_index = |s: &Sku| SKUS.iter().position(|x| *x == s.as_str()).unwrap_or(0);
+        // A pool's removal (R16) included: its quantity goes to zero in every store.
         let mut want_qty: Vec<(String, i64, i64, i64, &'static str)> = fresh
             .iter()
-            .filter(|e| e.reason != LedgerReason::Delete)
             .map(|e| {
                 (
                     e.sku.to_string(),

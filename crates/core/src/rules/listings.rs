@@ -533,7 +533,22 @@ pub(super) fn record_pool_removal(
         reason: LedgerReason::Delete,
         store,
         reference: source.reference(),
-    })
+    })?;
+    // Every ledger entry has its `quantity_changed` event (docs/decisions.md), so an
+    // event reader sees the quantity go to zero in every store the pool had.
+    tx.append_event(
+        &state.seller_id,
+        ctx.now,
+        &EventBody::QuantityChanged {
+            sku: state.sku.clone(),
+            pool_id: pool.pool_id,
+            stores: state.pool_stores(pool.pool_id),
+            quantity: 0,
+            delta: -pool.quantity,
+            reason: LedgerReason::Delete,
+        },
+    )?;
+    Ok(())
 }
 
 /// Upload `d`: the listing in this store only; its pool goes with it when no other
