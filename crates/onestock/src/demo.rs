@@ -1,14 +1,11 @@
-//! Demo data for `serve --demo`, and seller creation for `seller create`: both go through
-//! the same commands as the API.
+//! Demo data for `serve --demo`: a seller, products and listings made through the same
+//! commands as the API.
 
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
-use onestock_core::clock::SystemClock;
-use onestock_core::region::Region;
 use onestock_core::rules::{Command, ListingInput, NewProduct, Outcome, PriceInput, Source};
 use onestock_core::types::{Asin, ShareMode, Sku, StoreCode};
-use onestock_store::Database;
 use rust_decimal::Decimal;
 
 use crate::service::{AppError, Service, new_token, token_digest};
@@ -33,21 +30,6 @@ async fn create_seller(service: &Service, name: &str) -> anyhow::Result<(String,
         Outcome::Seller(s) => Ok((s.seller_id.0, token)),
         _ => Err(anyhow!("unexpected outcome")),
     }
-}
-
-/// `onestock seller create`: a seller in a local database, without a running server.
-pub async fn create_seller_local(url: &str, name: &str) -> anyhow::Result<(String, String)> {
-    let u = url.to_owned();
-    let db = tokio::task::spawn_blocking(move || Database::open(&u))
-        .await?
-        .with_context(|| format!("open database {url}"))?;
-    let service = Service::start(
-        db,
-        Arc::new(Region::north_america()),
-        Arc::new(SystemClock),
-        String::new(),
-    );
-    create_seller(&service, name).await
 }
 
 /// Fills an empty database with a seller, products in every store of the default region
