@@ -435,19 +435,9 @@ pub async fn listings_list(
     )
 }
 
-/// The columns of an exported inventory-loader file (SPEC 5's, in the template's order).
-pub const EXPORT_COLUMNS: [&str; 10] = [
-    "sku",
-    "product-id",
-    "product-id-type",
-    "price",
-    "item-condition",
-    "quantity",
-    "add-delete",
-    "inventory-sharing",
-    "fulfillment-channel",
-    "start-selling-date",
-];
+/// The columns of an exported inventory-loader file: the upload format's own, in the
+/// template's order, so the export uploads back unchanged.
+pub const EXPORT_COLUMNS: [&str; 10] = crate::upload::parse::KNOWN_COLUMNS;
 
 /// A cell of a tab-separated file: tabs and line ends cannot be in one (SKUs are
 /// printable), but a value that holds one is refused rather than written broken.
