@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod clock;
+pub mod dry_run;
 pub mod error;
 pub mod model;
 pub mod region;

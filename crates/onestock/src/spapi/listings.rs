@@ -23,7 +23,6 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::dryrun::DryRun;
 use super::numbers::exact_numbers;
 use super::{
     MARKETPLACE_PARAMS, RawQuery, SpError, SpResult, SpSeller, SpState, body_bytes, check_seller,
@@ -637,10 +636,7 @@ async fn run(st: &SpState, cmd: Command, preview: bool) -> SpResult<Result<Outco
         let decision = st
             .app
             .service
-            .read(move |tx, ctx| {
-                let mut dry = DryRun::new(tx);
-                rules::execute(&mut dry, ctx, &cmd)
-            })
+            .read(move |tx, ctx| onestock_core::dry_run::preview(tx, ctx, &cmd))
             .await?;
         return Ok(decision);
     }

@@ -14,7 +14,6 @@
 
 mod auth;
 mod catalog;
-mod dryrun;
 mod feeds;
 mod json_feed;
 mod listings;

@@ -1,13 +1,15 @@
-//! `mode=VALIDATION_PREVIEW`: the command is judged by the very rules that would apply
-//! it, on a read transaction whose writes go nowhere. The rules load, check every rule,
-//! then write (the core's ladder), so a refusal comes before any write and an accepted
-//! command's writes are simply dropped here.
+//! Asking the rules beforehand: a command judged by the very rules that would apply it,
+//! on a transaction whose writes go nowhere. The rules load, check every rule, then write
+//! (the ladder of ARCHITECTURE.md), so a refusal comes before any write and an accepted
+//! command's writes are simply dropped here. Used by the SP-API's `VALIDATION_PREVIEW`
+//! and by the seller pages to say ahead whether "Existing offer" is possible and why not,
+//! without a copy of any rule.
 
-use onestock_core::model::{
+use crate::model::{
     DetailPage, Event, EventBody, LedgerEntry, OrderRecord, ReportLine, Seller, SkuState, Upload,
 };
-use onestock_core::storage::{StoreResult, Tx};
-use onestock_core::types::{Asin, PoolId, SellerId, Sku, StoreCode};
+use crate::storage::{StoreResult, Tx};
+use crate::types::{Asin, PoolId, SellerId, Sku, StoreCode};
 use time::OffsetDateTime;
 
 /// Reads from the inner transaction; writes are accepted and dropped.
@@ -137,4 +139,13 @@ impl Tx for DryRun<'_> {
     fn report(&mut self, upload_id: &str) -> StoreResult<Vec<ReportLine>> {
         self.inner.report(upload_id)
     }
+}
+
+/// Runs `cmd` through the rules on `tx` without changing anything: the rules' answer.
+pub fn preview(
+    tx: &mut dyn Tx,
+    ctx: crate::rules::Ctx<'_>,
+    cmd: &crate::rules::Command,
+) -> StoreResult<Result<crate::rules::Outcome, crate::error::DomainError>> {
+    crate::rules::execute(&mut DryRun::new(tx), ctx, cmd)
 }
