@@ -194,17 +194,15 @@ backend_tests! {
         ];
         let later = post_upload(&s, "US", b"sku\tprice\nLATER-1\t\n".to_vec()).await;
         let words = ["cell or tag longer", "cell or tag longer", "cell or tag longer", "more than 4000000 entries"];
-        let mut ended = Vec::new();
-        for (id, w) in ids.iter().zip(words) {
-            let b = wait_upload(&s, id).await;
-            expect_fatal(&b, w);
-            assert!(b["error"].as_str().unwrap().starts_with("too large: "), "{b}");
-            ended.push(id.clone());
-        }
+        // Arrival order (SPEC 5): when the later upload is DONE, every earlier one of the
+        // seller has already ended, each FATAL with the bound it passed.
         let b = wait_upload(&s, &later).await;
         assert_eq!(b["status"], "DONE", "{b}");
-        // Arrival order: every earlier upload had ended before the later one started, so
-        // the list (newest first) shows them in arrival order and all finished.
+        for (id, w) in ids.iter().zip(words) {
+            let r = s.get(&format!("/v1/uploads/{id}")).await;
+            expect_fatal(&r.body, w);
+            assert!(r.body["error"].as_str().unwrap().starts_with("too large: "), "{}", r.body);
+        }
         app.assert_healthy().await;
         eprintln!("peak RSS after hostile workbooks: {} MiB", peak_rss_mib());
     }

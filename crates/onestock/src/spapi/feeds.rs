@@ -530,7 +530,8 @@ pub async fn download(
             .unwrap_or_default();
         return Ok(Json(super::json_feed::report(&upload, &lines, &meta)).into_response());
     }
-    let report = st.app.uploads.report(&seller, &upload_id).await?;
+    // Streamed a page at a time, as /v1's report is.
+    let report = st.app.uploads.report_body(&seller, &upload_id).await?;
     Ok((
         StatusCode::OK,
         [(

@@ -693,6 +693,44 @@ fn body_marketplaces(q: &RawQuery, body: &Value) -> Vec<String> {
     ids
 }
 
+/// What a put and a patch both read first: the SKU (the path's seller must be the
+/// token's), the body with its numbers' exact text, the marketplaces and the mode.
+struct Written {
+    sku: Sku,
+    value: Value,
+    exact: Exact,
+    region: onestock_core::region::Region,
+    stores: Vec<StoreCode>,
+    preview: bool,
+}
+
+async fn written(
+    st: &SpState,
+    seller: &SellerId,
+    path: SkuPath,
+    q: &RawQuery,
+    body: Body,
+) -> SpResult<Written> {
+    let (seller_id, raw_sku) = path_of(path)?;
+    check_seller(&seller_id, seller)?;
+    let sku = sku_of(&raw_sku)?;
+    let bytes = body_bytes(body).await?;
+    let value = json_body(&bytes)?;
+    let exact = Exact {
+        numbers: exact_numbers(&bytes),
+    };
+    let region = st.app.service.region().clone();
+    let stores = stores_of(&region, &body_marketplaces(q, &value))?;
+    Ok(Written {
+        sku,
+        value,
+        exact,
+        region,
+        stores,
+        preview: preview_of(q),
+    })
+}
+
 /// `PUT /listings/2021-08-01/items/{sellerId}/{sku}`
 pub async fn put(
     State(st): State<SpState>,
@@ -701,17 +739,14 @@ pub async fn put(
     q: RawQuery,
     body: Body,
 ) -> SpResult<Json<Value>> {
-    let (seller_id, raw_sku) = path_of(path)?;
-    check_seller(&seller_id, &seller)?;
-    let sku = sku_of(&raw_sku)?;
-    let bytes = body_bytes(body).await?;
-    let value = json_body(&bytes)?;
-    let exact = Exact {
-        numbers: exact_numbers(&bytes),
-    };
-    let region = st.app.service.region().clone();
-    let stores = stores_of(&region, &body_marketplaces(&q, &value))?;
-    let preview = preview_of(&q);
+    let Written {
+        sku,
+        value,
+        exact,
+        region,
+        stores,
+        preview,
+    } = written(&st, &seller, path, &q, body).await?;
     let attrs = value.get("attributes").cloned().unwrap_or(json!({}));
     if !attrs.is_object() {
         return Err(SpError::invalid("attributes must be a JSON object."));
@@ -896,17 +931,14 @@ pub async fn patch(
     q: RawQuery,
     body: Body,
 ) -> SpResult<Json<Value>> {
-    let (seller_id, raw_sku) = path_of(path)?;
-    check_seller(&seller_id, &seller)?;
-    let sku = sku_of(&raw_sku)?;
-    let bytes = body_bytes(body).await?;
-    let value = json_body(&bytes)?;
-    let exact = Exact {
-        numbers: exact_numbers(&bytes),
-    };
-    let region = st.app.service.region().clone();
-    let stores = stores_of(&region, &body_marketplaces(&q, &value))?;
-    let preview = preview_of(&q);
+    let Written {
+        sku,
+        value,
+        exact,
+        region,
+        stores,
+        preview,
+    } = written(&st, &seller, path, &q, body).await?;
     let Some(patches) = value.get("patches").and_then(Value::as_array) else {
         return Err(SpError::invalid(
             "The body needs patches: [{op, path, value}].",

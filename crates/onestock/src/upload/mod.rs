@@ -166,15 +166,6 @@ impl Uploads {
         Ok(Body::from_stream(tokio_stream_of(recv)))
     }
 
-    /// The processing report in the marketplace's layout, whole (for small reports and
-    /// pages that show a part of it; the API streams with [`Uploads::report_body`]).
-    pub async fn report(&self, seller: &SellerId, upload_id: &str) -> Result<String, AppError> {
-        let upload = self.get(seller, upload_id).await?;
-        let id = upload.upload_id.clone();
-        let lines = self.service.read(move |tx, _| tx.report(&id)).await?;
-        Ok(report_text(&upload, &lines))
-    }
-
     async fn run(self: Arc<Self>) {
         loop {
             let pending = self
