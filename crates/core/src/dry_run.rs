@@ -36,6 +36,9 @@ impl Tx for DryRun<'_> {
     fn seller_by_token(&mut self, token_sha256: &str) -> StoreResult<Option<Seller>> {
         self.inner.seller_by_token(token_sha256)
     }
+    fn sellers(&mut self, after: Option<&SellerId>, limit: usize) -> StoreResult<Vec<Seller>> {
+        self.inner.sellers(after, limit)
+    }
     fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
         self.inner.setting(key)
     }

@@ -31,6 +31,9 @@ pub trait Tx {
     // --- sellers and settings ---
     fn insert_seller(&mut self, seller: &Seller) -> StoreResult<()>;
     fn seller_by_token(&mut self, token_sha256: &str) -> StoreResult<Option<Seller>>;
+    /// Sellers in id order (byte order of the UTF-8 string), those after `after` when
+    /// given, at most `limit`.
+    fn sellers(&mut self, after: Option<&SellerId>, limit: usize) -> StoreResult<Vec<Seller>>;
     /// A small key/value table for the server's own settings (the operator token's hash).
     fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
     fn set_setting(&mut self, key: &str, value: &str) -> StoreResult<()>;

@@ -267,6 +267,16 @@ impl Remote {
         segments: &[&str],
         query: &[(&str, &str)],
     ) -> anyhow::Result<Vec<Value>> {
+        self.all_pages_of("items", segments, query).await
+    }
+
+    /// Every item of a paged list whose items come under `key` (`sellers`, say).
+    pub async fn all_pages_of(
+        &self,
+        key: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -276,7 +286,7 @@ impl Remote {
                 q.push(("cursor", c));
             }
             let page = self.json(Method::GET, segments, &q, None).await?;
-            if let Some(list) = page["items"].as_array() {
+            if let Some(list) = page[key].as_array() {
                 items.extend(list.iter().cloned());
             }
             match page["next_cursor"].as_str() {
@@ -324,6 +334,24 @@ pub async fn seller_create(remote: &Remote, name: &str) -> anyhow::Result<(Strin
         .ok_or_else(|| anyhow!("the server's answer has no token: {body}"))?
         .to_owned();
     Ok((id, token))
+}
+
+/// `onestock seller list`: `GET /v1/sellers` with the operator's token, every page,
+/// in id order.
+pub async fn seller_list(remote: &Remote, out: &mut impl Write) -> anyhow::Result<()> {
+    let sellers = remote
+        .all_pages_of("sellers", &["v1", "sellers"], &[])
+        .await?;
+    let rows: Vec<Vec<String>> = sellers
+        .iter()
+        .map(|s| {
+            ["seller_id", "name", "created_at"]
+                .iter()
+                .map(|k| cell(&s[*k]))
+                .collect()
+        })
+        .collect();
+    table(out, &["seller_id", "name", "created"], &rows)
 }
 
 /// `onestock uploads list`: the seller's uploads, newest first.

@@ -146,6 +146,12 @@ enum SellerCmd {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// List the sellers (`GET /v1/sellers`, operator token), in id order
+    /// (tab-separated: id, name, created).
+    List {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -397,6 +403,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("token:     {token}");
             Ok(())
         }
+        Cmd::Seller {
+            command: SellerCmd::List { remote },
+        } => onestock::client::seller_list(&remote.remote()?, &mut std::io::stdout().lock()).await,
         Cmd::Upload {
             store,
             file,

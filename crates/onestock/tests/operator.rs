@@ -385,6 +385,136 @@ async fn cli_seller_create_goes_through_the_server_and_opens_no_database() {
     assert!(err.contains("onestock serve"), "{err}");
 }
 
+/// `GET /v1/sellers`: every seller, in id order, a page at a time; operator only; no
+/// token shown.
+async fn seller_list_story(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend, default_region()).await else {
+        return;
+    };
+    let op = app.operator();
+    let r = op.get("/v1/sellers").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, json!({"sellers": [], "next_cursor": null}));
+
+    let mut made = Vec::new();
+    for name in ["Acme Goods", "Borealis", "Cedar & Co", "Dune"] {
+        let s = app.new_seller(name).await;
+        made.push((s.seller_id.as_str().expect("id").to_owned(), name));
+    }
+    made.sort();
+
+    let r = op.get("/v1/sellers").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["next_cursor"], Value::Null);
+    let listed: Vec<(String, &str)> = r.body["sellers"]
+        .as_array()
+        .expect("sellers")
+        .iter()
+        .map(|s| {
+            let keys: BTreeSet<&str> = s
+                .as_object()
+                .expect("object")
+                .keys()
+                .map(|k| k.as_str())
+                .collect();
+            assert_eq!(
+                keys,
+                BTreeSet::from(["seller_id", "name", "created_at"]),
+                "{s}"
+            );
+            let at = s["created_at"].as_str().expect("created_at");
+            assert!(
+                time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                    .is_ok()
+                    && at.ends_with('Z'),
+                "{at}"
+            );
+            let name = made
+                .iter()
+                .find(|(_, n)| *n == s["name"])
+                .expect("a made seller")
+                .1;
+            (s["seller_id"].as_str().expect("id").to_owned(), name)
+        })
+        .collect();
+    assert_eq!(listed, made, "every seller, in id order");
+
+    // Pages of 3 then 1; the cursor is the last id of the page before.
+    let r = op.get("/v1/sellers?limit=3").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["sellers"].as_array().expect("page").len(), 3);
+    assert_eq!(r.body["next_cursor"], json!(made[2].0));
+    let r = op
+        .get(&format!("/v1/sellers?limit=3&cursor={}", made[2].0))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["sellers"][0]["seller_id"], json!(made[3].0));
+    assert_eq!(r.body["sellers"].as_array().expect("page").len(), 1);
+    assert_eq!(r.body["next_cursor"], Value::Null);
+    // A page that ends exactly at the last seller has no next page.
+    let r = op.get("/v1/sellers?limit=4").await;
+    assert_eq!(r.body["next_cursor"], Value::Null, "{}", r.text);
+
+    for bad in ["0", "1001", "x", "-1"] {
+        let r = op.get(&format!("/v1/sellers?limit={bad}")).await;
+        assert_eq!(r.status, 400, "limit={bad}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "INVALID_REQUEST");
+        assert_eq!(r.body["error"]["field"], "limit");
+    }
+    let seller = app.new_seller("Nosy").await;
+    let r = seller.get("/v1/sellers").await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "FORBIDDEN");
+    let r = app.anonymous().get("/v1/sellers").await;
+    assert_eq!(r.status, 401, "{}", r.text);
+}
+
+#[tokio::test]
+async fn sellers_list_in_id_order_a_page_at_a_time_on_sqlite() {
+    seller_list_story(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sellers_list_in_id_order_a_page_at_a_time_on_postgres() {
+    seller_list_story(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn cli_seller_list_prints_every_seller_through_the_server() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite, default_region()).await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for name in ["Zeta", "Alpha"] {
+        let s = app.new_seller(name).await;
+        ids.push((s.seller_id.as_str().expect("id").to_owned(), name));
+    }
+    ids.sort();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut args = vec!["seller", "list"];
+    args.extend(remote(&app, OPERATOR_TOKEN));
+    let (code, out, err) = cli(dir.path(), &args).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines[0], ["seller_id", "name", "created"], "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
+    for (row, (id, name)) in lines[1..].iter().zip(&ids) {
+        assert_eq!(row[0], id, "{out}");
+        assert_eq!(row[1], *name, "{out}");
+        assert!(row[2].ends_with('Z'), "{out}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+    assert!(left.is_empty(), "files left: {left:?}");
+    // The seller's own token is refused with the server's words.
+    let seller = app.new_seller("Nosy").await;
+    let token = seller_token(&seller);
+    let mut args = vec!["seller", "list"];
+    args.extend(remote(&app, &token));
+    let (code, _, err) = cli(dir.path(), &args).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("FORBIDDEN"), "{err}");
+}
+
 const HEADER: &str = "sku\tproduct-id\tproduct-id-type\tprice\titem-condition\tquantity\tadd-delete\tinventory-sharing\tfulfillment-channel\tstart-selling-date";
 
 #[tokio::test]
@@ -624,6 +754,7 @@ async fn cli_template_writes_a_real_workbook_that_uploads_and_every_subcommand_h
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
         vec!["seller", "create", "--help"],
+        vec!["seller", "list", "--help"],
         vec!["upload", "--help"],
         vec!["uploads", "list", "--help"],
         vec!["uploads", "report", "--help"],

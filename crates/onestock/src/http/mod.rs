@@ -46,7 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
-        .route("/v1/sellers", post(operator::create_seller))
+        .route(
+            "/v1/sellers",
+            post(operator::create_seller).get(operator::list_sellers),
+        )
         .route("/v1/stores", get(catalog::stores))
         .route("/v1/catalog/items", post(catalog::create))
         .route("/v1/catalog/items/{asin}", get(catalog::item))
@@ -161,7 +164,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         ("/openapi.json", "GET"),
         ("/v1/openapi.json", "GET"),
         ("/metrics", "GET"),
-        ("/v1/sellers", "POST"),
+        ("/v1/sellers", "GET, POST"),
         ("/v1/stores", "GET"),
         ("/v1/catalog/items", "POST"),
         ("/v1/catalog/items/{}", "GET"),

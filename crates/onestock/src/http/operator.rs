@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use onestock_core::model::OrderLine;
 use onestock_core::rules::{self, Command, Outcome};
 use onestock_core::types::{Asin, SellerId};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{JsonBody, Obj, Operator, PathParams};
+use super::extract::{JsonBody, Obj, Operator, PathParams, QueryParams};
 use super::input;
 use super::render;
 use crate::server::AppState;
@@ -40,6 +41,65 @@ pub async fn create_seller(
             "unexpected outcome for a new seller: {other:?}"
         ))),
     }
+}
+
+#[derive(Deserialize)]
+pub struct SellersQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// Sellers per page by default and at most: a page stays one small answer however many
+/// sellers the marketplace has.
+const SELLERS_LIMIT_DEFAULT: usize = 100;
+const SELLERS_LIMIT_MAX: usize = 1000;
+
+/// `GET /v1/sellers?cursor=&limit=`: the sellers in id order. The cursor is the last
+/// seller id of the page before; a token is never shown again.
+pub async fn list_sellers(
+    State(state): State<AppState>,
+    _op: Operator,
+    QueryParams(q): QueryParams<SellersQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = match q.limit.as_deref() {
+        None => SELLERS_LIMIT_DEFAULT,
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=SELLERS_LIMIT_MAX).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("limit is a whole number from 1 to {SELLERS_LIMIT_MAX}; got {raw:?}."),
+                )
+            })?,
+    };
+    let after = q
+        .cursor
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| SellerId(c.trim().to_owned()));
+    let page = state
+        .service
+        .read(move |tx, _| tx.sellers(after.as_ref(), limit + 1))
+        .await?;
+    let next_cursor = (page.len() > limit)
+        .then(|| page.get(limit - 1).map(|s| s.seller_id.as_str().to_owned()))
+        .flatten();
+    let sellers: Vec<Value> = page
+        .iter()
+        .take(limit)
+        .map(|s| {
+            json!({
+                "seller_id": s.seller_id.as_str(),
+                "name": s.name,
+                "created_at": render::time(s.created_at),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "sellers": sellers, "next_cursor": next_cursor }),
+    ))
 }
 
 /// `GET /v1/stores/{store}/items/{asin}/offers`

@@ -797,6 +797,21 @@ impl Tx for PgTx<'_> {
             .transpose()
     }
 
+    fn sellers(&mut self, after: Option<&SellerId>, limit: usize) -> StoreResult<Vec<Seller>> {
+        // COLLATE "C": byte order, the same as SQLite's, whatever the database's locale.
+        let after = after.map(|s| s.as_str());
+        self.conn
+            .query(
+                r#"SELECT seller_id, name, token_sha256, created_at FROM seller
+                   WHERE $1::text IS NULL OR seller_id COLLATE "C" > $1
+                   ORDER BY seller_id COLLATE "C" LIMIT $2"#,
+                &[&after, &(limit as i64)],
+            )?
+            .iter()
+            .map(seller_of)
+            .collect()
+    }
+
     fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
         match self
             .conn

@@ -491,6 +491,26 @@ impl Tx for SqliteTx<'_> {
         }
     }
 
+    fn sellers(&mut self, after: Option<&SellerId>, limit: usize) -> StoreResult<Vec<Seller>> {
+        // SQLite compares text with memcmp (BINARY), which is byte order.
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT seller_id, name, token_sha256, created_at FROM seller
+                 WHERE ?1 IS NULL OR seller_id > ?1
+                 ORDER BY seller_id LIMIT ?2",
+            )
+            .map_err(db_err)?;
+        let mut rows = st
+            .query(params![after.map(|s| s.as_str()), limit as i64])
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            out.push(read_seller(row)?);
+        }
+        Ok(out)
+    }
+
     fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
         self.conn
             .prepare_cached("SELECT value FROM setting WHERE key = ?1")
