@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
+use onestock_core::model::DetailPage;
 use onestock_core::rules::{Command, ListingInput, NewProduct, Outcome, PriceInput, Source};
 use onestock_core::types::{Asin, ShareMode, Sku, StoreCode};
 use rust_decimal::Decimal;
@@ -12,6 +13,89 @@ use crate::service::{AppError, Service, new_token, token_digest};
 
 /// Marks a database that already holds the demo data.
 const DEMO_SETTING: &str = "demo_seeded";
+
+/// A product of the demo catalog, created in every store.
+struct DemoProduct {
+    title_en: &'static str,
+    title_es: &'static str,
+    brand: &'static str,
+    product_type: &'static str,
+    id_type: &'static str,
+    id_value: &'static str,
+}
+
+/// The demo catalog: the mug and the bottle of the demo listings, then every product the
+/// files of `examples/` name by identifier, so that each example uploads without a
+/// failed row (`tests/examples.rs`). The first three are used by the listings below.
+const CATALOG: &[DemoProduct] = &[
+    DemoProduct {
+        title_en: "Blue ceramic mug 350 ml",
+        title_es: "Taza de cerámica azul de 350 ml",
+        brand: "Onestock Demo",
+        product_type: "KITCHEN",
+        id_type: "UPC",
+        id_value: "036000291452",
+    },
+    DemoProduct {
+        title_en: "Stainless steel water bottle",
+        title_es: "Botella de agua de acero inoxidable",
+        brand: "Onestock Demo",
+        product_type: "KITCHEN",
+        id_type: "UPC",
+        id_value: "012000161155",
+    },
+    DemoProduct {
+        title_en: "Electric kettle with a one litre steel jug",
+        title_es: "Hervidor eléctrico con jarra de acero de un litro",
+        brand: "Hearth and Home",
+        product_type: "KITCHEN",
+        id_type: "EAN",
+        id_value: "4006381333931",
+    },
+    DemoProduct {
+        title_en: "Programming in C++, the second edition of the handbook",
+        title_es: "Programación en C++, la segunda edición del manual",
+        brand: "Demo Press",
+        product_type: "BOOKS",
+        id_type: "ISBN",
+        id_value: "0306406152",
+    },
+    DemoProduct {
+        title_en: "Wooden shipping crate holding six packs",
+        title_es: "Caja de madera para envíos con seis paquetes",
+        brand: "Crate and Pack",
+        product_type: "HOME",
+        id_type: "GTIN",
+        id_value: "10036000291459",
+    },
+    DemoProduct {
+        title_en: "Red enamel camping cup for the outdoors",
+        title_es: "Taza esmaltada roja para acampar al aire libre",
+        brand: "Trailhead",
+        product_type: "OUTDOORS",
+        id_type: "UPC",
+        id_value: "073400123457",
+    },
+    DemoProduct {
+        title_en: "Creme brulee torch kit with four ramekins",
+        title_es: "Juego de soplete de cocina con cuatro moldes para postres",
+        brand: "Patisserie Demo",
+        product_type: "KITCHEN",
+        id_type: "UPC",
+        id_value: "042100005264",
+    },
+    DemoProduct {
+        title_en: "Spice sampler set of twelve glass jars",
+        title_es: "Juego de especias con doce frascos de vidrio",
+        brand: "Spice Route",
+        product_type: "GROCERY",
+        id_type: "EAN",
+        id_value: "5901234123457",
+    },
+];
+
+/// The ASIN of the demo's tea tin, the one `examples/inventory-small.tsv` names.
+const TEA_TIN_ASIN: &str = "B0ABCD1234";
 
 fn app_err(e: AppError) -> anyhow::Error {
     anyhow!("{e}")
@@ -66,47 +150,73 @@ pub async fn seed(
             .map(|s| s.languages[0].clone())
             .unwrap_or_else(|_| "en".into())
     };
-    let titles = |lang: &str| match lang {
-        "es" => (
-            "Taza de cerámica azul de 350 ml",
-            "Botella de agua de acero inoxidable",
-        ),
-        "fr" => (
-            "Tasse en céramique bleue de 350 ml",
-            "Bouteille d'eau en acier inoxydable",
-        ),
-        _ => ("Blue ceramic mug 350 ml", "Stainless steel water bottle"),
-    };
-    let mut mug: Option<Asin> = None;
-    let mut bottle: Option<Asin> = None;
-    for code in &codes {
-        let lang = languages(code);
-        let (mug_title, bottle_title) = titles(&lang);
-        for (title, upc, slot) in [
-            (mug_title, "036000291452", &mut mug),
-            (bottle_title, "012000161155", &mut bottle),
-        ] {
+    let mut asins: Vec<Asin> = Vec::new();
+    for product in CATALOG {
+        let mut asin: Option<Asin> = None;
+        for code in &codes {
+            let lang = languages(code);
+            let title = if lang == "es" {
+                product.title_es
+            } else {
+                product.title_en
+            };
             let out = service
                 .execute(Command::CreateProduct(NewProduct {
                     store: code.clone(),
-                    product_type: "KITCHEN".into(),
+                    product_type: product.product_type.into(),
                     title: title.into(),
-                    brand: "Onestock Demo".into(),
+                    brand: product.brand.into(),
                     description: String::new(),
                     language: lang.clone(),
-                    identifiers: vec![("UPC".into(), upc.into())],
+                    identifiers: vec![(product.id_type.into(), product.id_value.into())],
                     force_new: false,
                 }))
                 .await
-                .map_err(app_err)?;
-            if let Outcome::Product { asin, .. } = out {
-                *slot = Some(asin);
+                .map_err(app_err)
+                .with_context(|| format!("demo product {:?} in {code}", product.title_en))?;
+            if let Outcome::Product { asin: a, .. } = out {
+                asin = Some(a);
             }
         }
+        asins.push(asin.ok_or_else(|| anyhow!("demo product {:?} not created", product.title_en))?);
     }
-    let (Some(mug), Some(bottle)) = (mug, bottle) else {
-        return Err(anyhow!("demo products were not created"));
-    };
+    let (mug, bottle, kettle) = (asins[0].clone(), asins[1].clone(), asins[2].clone());
+    // The rules hand out random ASINs, and `examples/inventory-small.tsv` lists a row on
+    // the ASIN B0ABCD1234: that one page is written as the demo's own, with the same
+    // fields a created page has, so the example finds it in every store.
+    let tea = Asin::parse(TEA_TIN_ASIN).map_err(|e| anyhow!("{e}"))?;
+    let pages: Vec<DetailPage> = codes
+        .iter()
+        .map(|code| {
+            let lang = languages(code);
+            Ok(DetailPage {
+                asin: tea.clone(),
+                store: StoreCode::parse(code).ok_or_else(|| anyhow!("bad store {code}"))?,
+                title: if lang == "es" {
+                    "Lata de té verde en hojas sueltas, 100 gramos".into()
+                } else {
+                    "Loose leaf green tea in a tin, 100 grams".into()
+                },
+                brand: "Tea Garden".into(),
+                description: String::new(),
+                language: lang,
+                product_type: "GROCERY".into(),
+                identifiers: Vec::new(),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let db = service.database().clone();
+    tokio::task::spawn_blocking(move || {
+        db.write(|tx| {
+            for page in &pages {
+                tx.insert_page(page)?;
+            }
+            Ok(())
+        })
+    })
+    .await?
+    .context("demo tea tin page")?;
+
     let prices = ["12.99", "16.99", "229.00"];
     for (i, code) in codes.iter().enumerate() {
         let store = service.region().store(code).map_err(|e| anyhow!("{e}"))?;
@@ -115,41 +225,65 @@ pub async fn seed(
             currency: store.currency.clone(),
         };
         let sc = StoreCode::parse(code).ok_or_else(|| anyhow!("bad store {code}"))?;
-        // The mug shares one pool of 25 across every store.
-        service
-            .execute(Command::PutListing {
-                seller: seller.clone(),
-                sku: Sku::parse("MUG-BLUE-350").map_err(|e| anyhow!("{e}"))?,
-                store: sc.clone(),
-                input: ListingInput {
-                    asin: Some(mug.clone()),
-                    price: Some(price(prices[i % prices.len()])),
-                    quantity: (i == 0).then_some(25),
-                    ..ListingInput::default()
-                },
-                source: Source::Api,
-                if_match: None,
-            })
-            .await
-            .map_err(app_err)?;
-        // The bottle is a unique offer in each store.
-        service
-            .execute(Command::PutListing {
-                seller: seller.clone(),
-                sku: Sku::parse("BOTTLE-STEEL").map_err(|e| anyhow!("{e}"))?,
-                store: sc,
-                input: ListingInput {
-                    asin: Some(bottle.clone()),
-                    price: Some(price("19.50")),
-                    share: Some(ShareMode::Unique),
-                    quantity: Some(5 + i as i64),
-                    ..ListingInput::default()
-                },
-                source: Source::Api,
-                if_match: None,
-            })
-            .await
-            .map_err(app_err)?;
+        let first = i == 0;
+        let mut listings = vec![
+            // The mug shares one pool of 25 across every store.
+            (
+                "MUG-BLUE-350",
+                &mug,
+                prices[i % prices.len()],
+                None,
+                first.then_some(25),
+            ),
+            // The bottle is a unique offer in each store.
+            (
+                "BOTTLE-STEEL",
+                &bottle,
+                "19.50",
+                Some(ShareMode::Unique),
+                Some(5 + i as i64),
+            ),
+            // A retired mug in every store, for the examples' `d` rows to delete, one
+            // store per file (inventory-small.tsv in US, inventory.xlsx in CA,
+            // inventory.csv in MX).
+            ("OLD-MUG", &mug, "9.99", None, first.then_some(0)),
+            // Listed in every store, for the `x` row of inventory-loader-CA.txt.
+            ("GONE-EVERYWHERE", &bottle, "5.00", None, first.then_some(1)),
+        ];
+        match code.as_str() {
+            // The shared pool that KETTLE-1L's `existing` row (inventory-small.tsv, US)
+            // joins.
+            "MX" => listings.push(("KETTLE-1L", &kettle, "899.00", None, Some(4))),
+            // For the `d` row of inventory-loader-CA.txt.
+            "CA" => listings.push((
+                "OLD-SKU-1",
+                &bottle,
+                "7.00",
+                Some(ShareMode::Unique),
+                Some(1),
+            )),
+            _ => {}
+        }
+        for (sku, asin, amount, share, quantity) in listings {
+            service
+                .execute(Command::PutListing {
+                    seller: seller.clone(),
+                    sku: Sku::parse(sku).map_err(|e| anyhow!("{e}"))?,
+                    store: sc.clone(),
+                    input: ListingInput {
+                        asin: Some(asin.clone()),
+                        price: Some(price(amount)),
+                        share,
+                        quantity,
+                        ..ListingInput::default()
+                    },
+                    source: Source::Api,
+                    if_match: None,
+                })
+                .await
+                .map_err(app_err)
+                .with_context(|| format!("demo listing {sku} in {code}"))?;
+        }
     }
     let db = service.database().clone();
     tokio::task::spawn_blocking(move || db.write(|tx| tx.set_setting(DEMO_SETTING, "1")))
@@ -161,6 +295,9 @@ pub async fn seed(
     println!(
         "demo: SKU MUG-BLUE-350 shares one pool of 25 in {}; SKU BOTTLE-STEEL is a unique offer in each store",
         codes.join(", ")
+    );
+    println!(
+        "demo: the catalog holds every product of the files in examples/; each uploads without a failed row (examples/README.md names its store)"
     );
     println!("try:");
     println!("  curl -s {base}/v1/listings/MUG-BLUE-350 -H 'Authorization: Bearer {token}'");

@@ -81,7 +81,7 @@ pub fn write_lines<'a, W: Write>(
 /// who wrote a file, whose column is `inventory-sharing`. The rules' messages are shared
 /// by every door, so the upload door says them in the file's words here.
 pub fn file_words(message: &str) -> Cow<'_, str> {
-    const WORDS: [(&str, &str); 6] = [
+    const WORDS: [(&str, &str); 7] = [
         (
             "send share: \"unique\" or leave it out",
             "put unique in inventory-sharing, or leave it empty",
@@ -97,8 +97,11 @@ pub fn file_words(message: &str) -> Cow<'_, str> {
         ),
         ("leave share out", "leave inventory-sharing empty"),
         ("share: \"", "inventory-sharing \""),
+        // A file's reader creates products on the seller pages or in a category
+        // template, not with the API call the rules' message names.
+        (" (POST /v1/catalog/items)", ""),
     ];
-    if !message.contains("share") {
+    if !message.contains("share") && !message.contains("/v1/") {
         return Cow::Borrowed(message);
     }
     let mut out = message.to_owned();
@@ -161,6 +164,17 @@ mod tests {
             assert!(said.contains("inventory-sharing"), "{said}");
         }
         assert_eq!(file_words("The UPC is wrong."), "The UPC is wrong.");
+    }
+
+    #[test]
+    fn messages_name_no_api_call() {
+        let said = file_words(
+            "ASIN B0ABCD1234 has no detail page in store US; create the product there first (POST /v1/catalog/items).",
+        );
+        assert_eq!(
+            said,
+            "ASIN B0ABCD1234 has no detail page in store US; create the product there first."
+        );
     }
 
     fn line(record: i64, sku: &str, code: &str, kind: ReportKind, message: &str) -> ReportLine {
