@@ -10,6 +10,7 @@ pub mod demo;
 pub mod http;
 pub mod metrics;
 pub mod pages;
+pub mod request_id;
 pub mod server;
 pub mod service;
 pub mod spapi;

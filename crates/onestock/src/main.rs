@@ -63,6 +63,11 @@ enum Cmd {
         /// https://onestock.example.com. Default: the listen address.
         #[arg(long, env = "ONESTOCK_PUBLIC_URL")]
         public_url: Option<String>,
+        /// How log lines are written to standard error: `text` for a person (colours
+        /// only at a terminal), `json` for a log collector (one JSON object per line,
+        /// with the request's `request_id`, `method` and `route` as span fields).
+        #[arg(long, env = "ONESTOCK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Apply the database migrations and exit (serve also applies them).
     Migrate {
@@ -285,20 +290,43 @@ async fn stop_signal() {
     }
 }
 
+/// The log line formats of `serve --log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Log lines to standard error, at INFO for onestock unless `RUST_LOG` says otherwise.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "onestock=info,tower_http=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes only for a person at a terminal, never into a log file.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        // Colour codes only for a person at a terminal, never into a log file.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "onestock=info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Cmd::Serve { log_format, .. } => *log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(log_format);
+    match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // A JSON log stays one JSON object per line, the last one included.
+        Err(e) if log_format == LogFormat::Json => {
+            tracing::error!(error = %format!("{e:#}"), "onestock stopped with an error");
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -318,6 +346,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rate_limit,
             max_connections,
             public_url,
+            log_format: _,
         } => {
             let region = load_region(region.as_deref())?;
             let url = database_url(url);

@@ -1,15 +1,160 @@
-//! Counters and gauges for `GET /metrics` (Prometheus text format, version 0.0.4), kept in
-//! process-wide atomics: counting costs one relaxed add, and nothing here can fail.
+//! The figures of `GET /metrics` (Prometheus text format, version 0.0.4), from two sources
+//! rendered one after the other:
 //!
-//! Counted by [`count_requests`] (a middleware on every door): requests by status class,
-//! orders accepted and refused, uploads queued. Counted by the connection loop of
-//! `server.rs`: open connections. Read at scrape time: the writer's batches, commands and
-//! busy time (`Service::writer_stats`).
+//! - process-wide atomics ([`METRICS`]): counting costs one relaxed add, and nothing here
+//!   can fail. Counted by [`count_requests`] (a middleware on every door): requests by
+//!   status class, orders accepted and refused, uploads queued. Counted by the connection
+//!   loop of `server.rs`: open connections. Read at scrape time: the writer's batches,
+//!   commands and busy time (`Service::writer_stats`).
+//! - the `metrics` crate's recorder ([`prometheus`], installed once per process), for
+//!   what has labels or buckets: requests by route, method and status, request latency by
+//!   route, the writer's batch sizes and transaction times, upload rows committed, the
+//!   upload queue. `docs/operations.md` lists every name.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use axum::extract::MatchedPath;
 use axum::http::{Method, StatusCode};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Request latency, in seconds: the histogram's upper bounds, from half a millisecond (a
+/// cached read) to 10 s (a long poll's default wait is longer and lands in `+Inf`).
+pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Commands per writer batch: powers of two up to `BATCH_COMMANDS_MAX` (1,024) and beyond.
+pub const BATCH_SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0,
+];
+/// How often the recorder's histogram samples are folded into their buckets between
+/// scrapes, so that samples do not pile up in memory when nobody scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Requests by route template, method and status code (counter).
+pub const HTTP_REQUESTS: &str = "onestock_http_requests_total";
+/// Time from a request's head to its answer's head, by route template and method
+/// (histogram, seconds). A streamed body (a report, a long poll's answer) is not included.
+pub const HTTP_REQUEST_DURATION: &str = "onestock_http_request_duration_seconds";
+/// Commands in one write transaction of the writer (histogram).
+pub const WRITER_BATCH_COMMANDS: &str = "onestock_writer_batch_commands";
+/// Time of one batch's write transaction, from BEGIN to the end of COMMIT, fsync
+/// included (histogram, seconds).
+pub const WRITER_COMMIT_DURATION: &str = "onestock_writer_commit_seconds";
+/// Upload rows committed by the writer, applied or reported as failed (counter; its
+/// rate is rows per second).
+pub const UPLOAD_ROWS_COMMITTED: &str = "onestock_upload_rows_committed_total";
+/// Uploads not finished yet, by status (`IN_QUEUE`, `IN_PROGRESS`), read at scrape time
+/// (gauge).
+pub const UPLOAD_QUEUE_DEPTH: &str = "onestock_upload_queue_depth";
+
+/// The process's Prometheus recorder, installed as the `metrics` crate's global recorder
+/// on first use. Tests run several servers in one process: they share it (and see the sum
+/// of their figures), and installing twice is a no-op. Where another recorder was
+/// installed first, this one still renders, with nothing recorded into it.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                LATENCY_BUCKETS_SECONDS,
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(WRITER_BATCH_COMMANDS.into()),
+                    BATCH_SIZE_BUCKETS,
+                )
+            })
+            .expect("histogram buckets are not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was installed before onestock's; /metrics shows only its own counters");
+        }
+        describe();
+        let upkeep = handle.clone();
+        // A plain thread, not a task: it outlives any one Tokio runtime (tests start many).
+        let _ = std::thread::Builder::new()
+            .name("onestock-metrics".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_INTERVAL);
+                    upkeep.run_upkeep();
+                }
+            });
+        handle
+    })
+}
+
+/// The HELP lines of the recorder's figures.
+fn describe() {
+    metrics::describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP answers by route template (or unmatched), method and status code."
+    );
+    metrics::describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time from a request's head to its answer's head, by route template and method."
+    );
+    metrics::describe_histogram!(
+        WRITER_BATCH_COMMANDS,
+        metrics::Unit::Count,
+        "Commands in one write transaction of the writer (group commit)."
+    );
+    metrics::describe_histogram!(
+        WRITER_COMMIT_DURATION,
+        metrics::Unit::Seconds,
+        "Time of one write transaction of the writer, BEGIN to the end of COMMIT (fsync included)."
+    );
+    metrics::describe_counter!(
+        UPLOAD_ROWS_COMMITTED,
+        "Upload rows committed by the writer, applied or reported as failed; its rate is rows per second."
+    );
+    metrics::describe_gauge!(
+        UPLOAD_QUEUE_DEPTH,
+        "Uploads not finished yet, by status, read when /metrics is scraped."
+    );
+}
+
+/// A batch the writer has committed: its size and the time its transaction took.
+pub fn writer_batch_committed(commands: usize, upload_rows: usize, elapsed: Duration) {
+    metrics::histogram!(WRITER_BATCH_COMMANDS).record(commands as f64);
+    metrics::histogram!(WRITER_COMMIT_DURATION).record(elapsed.as_secs_f64());
+    if upload_rows > 0 {
+        metrics::counter!(UPLOAD_ROWS_COMMITTED).increment(upload_rows as u64);
+    }
+}
+
+/// The uploads not finished yet, as `/metrics` is scraped.
+pub fn upload_queue(in_queue: usize, in_progress: usize) {
+    metrics::gauge!(UPLOAD_QUEUE_DEPTH, "status" => "IN_QUEUE").set(in_queue as f64);
+    metrics::gauge!(UPLOAD_QUEUE_DEPTH, "status" => "IN_PROGRESS").set(in_progress as f64);
+}
+
+/// The method as a label: the standard ones by name, any other as `OTHER`, so a client
+/// inventing methods cannot make new series.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: &[Method] = &[
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|m| *m == method)
+        .map(|m| m.as_str())
+        .unwrap_or("OTHER")
+}
 
 /// Every figure of `/metrics` that is counted as it happens.
 pub struct Metrics {
@@ -132,8 +277,23 @@ impl Metrics {
         }
     }
 
-    /// The text of `GET /metrics`.
+    /// The text of `GET /metrics`: the atomics, then the recorder's figures.
     pub fn render(&self, writer: &crate::service::WriterStats) -> String {
+        let mut out = self.render_counters(writer);
+        let handle = prometheus();
+        // Fold the histogram samples recorded since the last upkeep into their buckets.
+        handle.run_upkeep();
+        // Without the exporter's blank line after each family: every line of the answer
+        // is a comment or a sample.
+        for line in handle.render().lines().filter(|l| !l.is_empty()) {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The figures kept in atomics.
+    fn render_counters(&self, writer: &crate::service::WriterStats) -> String {
         let mut out = String::with_capacity(2048);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(
@@ -243,16 +403,39 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts every answer of the router it wraps.
+/// Middleware: counts every answer of the router it wraps, and times it by route. Added
+/// with `Router::layer`, it runs after routing, so the route's template (`MatchedPath`,
+/// such as `/v1/listings/{sku}`) is known; the fallback's answers are `unmatched`.
 pub async fn count_requests(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let route = route_label(&req);
     let response = next.run(req).await;
-    METRICS.record(&method, &path, response.status());
+    let status = response.status();
+    METRICS.record(&method, &path, status);
+    let method = method_label(&method);
+    metrics::counter!(
+        HTTP_REQUESTS,
+        "route" => route.clone(),
+        "method" => method,
+        "status" => status.as_str().to_owned(),
+    )
+    .increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION, "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The route template of a request, or `unmatched`.
+pub fn route_label(req: &axum::extract::Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned())
 }
 
 #[cfg(test)]
@@ -266,5 +449,12 @@ mod tests {
         assert!(!is_order_path("/v1/stores/US/orders/o-1/cancel"));
         assert!(!is_order_path("/v1/stores/US/items/B000000001/offers"));
         assert!(!is_order_path("/v1/uploads"));
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let invented = Method::from_bytes(b"BREW").expect("a token");
+        assert_eq!(method_label(&invented), "OTHER");
     }
 }

@@ -66,6 +66,9 @@ pub struct App {
 
 /// Opens the database (applying migrations) and starts the background workers.
 pub async fn build(config: ServerConfig) -> anyhow::Result<App> {
+    // Before the writer and the router record anything: figures recorded with no
+    // recorder installed are lost.
+    crate::metrics::prometheus();
     let url = config.database_url.clone();
     let db = tokio::task::spawn_blocking(move || Database::open(&url))
         .await?
@@ -139,15 +142,16 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(5);
 /// The answer to a connection beyond [`CONNECTIONS_MAX`], written without reading the
 /// request; then the connection is closed. 503 (the server, not this client, is over its
 /// limit) with the SPEC's error shape, `RATE_LIMITED` and `Retry-After` as for a 429.
-const REFUSAL_RESPONSE: &str = concat!(
+/// Its head is completed by an `x-request-id` line (`refuse`), as on every answer.
+const REFUSAL_HEAD: &str = concat!(
     "HTTP/1.1 503 Service Unavailable\r\n",
     "content-type: application/json\r\n",
     "retry-after: 1\r\n",
     "connection: close\r\n",
     "content-length: 106\r\n",
-    "\r\n",
-    "{\"error\":{\"code\":\"RATE_LIMITED\",\"message\":\"The server has too many open connections; retry in a moment.\"}}",
 );
+const REFUSAL_BODY: &str = "{\"error\":{\"code\":\"RATE_LIMITED\",\"message\":\"The server has too many open connections; retry in a moment.\"}}";
+const _: () = assert!(REFUSAL_BODY.len() == 106, "content-length of REFUSAL_HEAD");
 
 /// The connection limits of [`serve_with`]. [`Default`] gives the constants above; tests
 /// make them small.
@@ -327,7 +331,9 @@ fn refuse(stream: TcpStream) {
     };
     let mut scratch = [0u8; 4096];
     let _ = stream.read(&mut scratch);
-    let _ = stream.write(REFUSAL_RESPONSE.as_bytes());
+    let id = crate::request_id::generate();
+    let answer = format!("{REFUSAL_HEAD}x-request-id: {id}\r\n\r\n{REFUSAL_BODY}");
+    let _ = stream.write(answer.as_bytes());
     let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 

@@ -332,12 +332,22 @@ fn writer_loop(
                 vec![Err(AppError::from(e))]
             }
         };
+        let elapsed = started.elapsed();
         {
             let mut s = stats.write().unwrap_or_else(|e| e.into_inner());
             s.batches += 1;
             s.commands += batch.len() as u64;
-            s.busy_us += started.elapsed().as_micros() as u64;
+            s.busy_us += elapsed.as_micros() as u64;
         }
+        let upload_rows: usize = batch
+            .iter()
+            .zip(&answers)
+            .filter_map(|(job, answer)| match (&job.cmd, answer) {
+                (Command::ApplyUploadRows { records, .. }, Ok(_)) => Some(records.len()),
+                _ => None,
+            })
+            .sum();
+        crate::metrics::writer_batch_committed(batch.len(), upload_rows, elapsed);
         events.send_modify(|n| *n += 1);
         for (job, answer) in batch.drain(..).zip(answers) {
             // A caller that went away (client disconnected) is no error.

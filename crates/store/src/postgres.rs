@@ -102,8 +102,7 @@ impl PgDb {
     }
 
     fn connect(&self) -> StoreResult<Conn> {
-        let client = Client::connect(&self.url, NoTls)
-            .map_err(|e| StoreError::Other(format!("connect to PostgreSQL: {e}")))?;
+        let client = Client::connect(&self.url, NoTls).map_err(|e| connect_error(&self.url, &e))?;
         Ok(Conn {
             client,
             statements: HashMap::new(),
@@ -132,6 +131,83 @@ impl PgDb {
             idle.push(conn);
         }
     }
+}
+
+/// A failed connection, said so that whoever runs onestock knows what to do: start the
+/// server, create the database, or fix the user. The URL itself is not repeated (it may
+/// hold a password); its host, port, user and database are.
+fn connect_error(url: &str, e: &postgres::Error) -> StoreError {
+    let config: Option<postgres::Config> = url.parse().ok();
+    let host = config
+        .as_ref()
+        .and_then(|c| c.get_hosts().first().cloned())
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name,
+            #[cfg(unix)]
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = config
+        .as_ref()
+        .and_then(|c| c.get_ports().first().copied())
+        .unwrap_or(5432);
+    let user = config
+        .as_ref()
+        .and_then(|c| c.get_user().map(str::to_owned))
+        .unwrap_or_else(|| "postgres".to_owned());
+    let database = config
+        .as_ref()
+        .and_then(|c| c.get_dbname().map(str::to_owned))
+        .unwrap_or_else(|| user.clone());
+    let at = format!("{host}:{port}");
+    let message = if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::INVALID_CATALOG_NAME {
+            format!(
+                "database \"{database}\" does not exist on the PostgreSQL server at {at}. onestock creates its tables, not the database: create it with `createdb -h {host} -p {port} -U {user} {database}` (or, in psql, `CREATE DATABASE \"{database}\";`), then run this again"
+            )
+        } else if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            format!(
+                "the PostgreSQL server at {at} refused user \"{user}\": {}. Check the user and password in the database URL (postgres://USER:PASSWORD@{at}/{database}), that the role exists, and that pg_hba.conf lets it connect",
+                db.message()
+            )
+        } else if *code == SqlState::TOO_MANY_CONNECTIONS {
+            format!(
+                "the PostgreSQL server at {at} has no connection left ({}): raise its max_connections or run fewer clients",
+                db.message()
+            )
+        } else {
+            format!("the PostgreSQL server at {at} refused the connection: {e}")
+        }
+    } else {
+        match io_error_kind(e) {
+            Some(std::io::ErrorKind::ConnectionRefused) => format!(
+                "the PostgreSQL server is not reachable at {at} (connection refused): start it (for example `pg_ctlcluster <version> main start` or `systemctl start postgresql`), or correct the host and port in the database URL"
+            ),
+            Some(std::io::ErrorKind::TimedOut) => format!(
+                "the PostgreSQL server at {at} did not answer in time: check that it runs, that the host and port are right, and that no firewall is in the way"
+            ),
+            Some(std::io::ErrorKind::NotFound) => format!(
+                "there is no PostgreSQL server at {at} (no such socket or host): start it, or correct the host in the database URL"
+            ),
+            _ => format!("cannot reach the PostgreSQL server at {at}: {e}"),
+        }
+    };
+    StoreError::Other(format!("connect to PostgreSQL: {message}"))
+}
+
+/// The I/O failure behind a client error, if it is one.
+fn io_error_kind(e: &postgres::Error) -> Option<std::io::ErrorKind> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// After BEGIN: `f`, flush, COMMIT; ROLLBACK on any error. A connection whose ROLLBACK
@@ -335,8 +411,7 @@ fn db_error(e: postgres::Error) -> StoreError {
 /// Creates a fresh, empty database `onestock_t_<random hex>` on the server of
 /// `admin_url` and returns its URL. For tests.
 pub fn create_test_database(admin_url: &str) -> StoreResult<String> {
-    let mut admin = Client::connect(admin_url, NoTls)
-        .map_err(|e| StoreError::Other(format!("connect to {admin_url}: {e}")))?;
+    let mut admin = Client::connect(admin_url, NoTls).map_err(|e| connect_error(admin_url, &e))?;
     let row = admin
         .query_one(
             "SELECT substr(md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text), 1, 16)",
@@ -423,6 +498,41 @@ mod tests {
         assert_eq!(
             database_of("postgres://h:1/onestock_t_ab?a=b"),
             "onestock_t_ab"
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_says_where_and_to_start_the_server() {
+        // Port 1 on the loopback: nothing listens there, so the kernel refuses at once.
+        let url = "postgres://postgres:secret@127.0.0.1:1/onestock";
+        let Err(e) = PgDb::open(url) else {
+            panic!("something answered on port 1");
+        };
+        let text = e.to_string();
+        assert!(text.contains("not reachable at 127.0.0.1:1"), "{text}");
+        assert!(text.contains("start it"), "{text}");
+        assert!(!text.contains("secret"), "the password was shown: {text}");
+    }
+
+    #[test]
+    fn a_missing_database_says_how_to_create_it() {
+        let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
+            println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let name = format!("onestock_never_created_{}", std::process::id());
+        let Err(e) = PgDb::open(&url_with_database(&admin, &name)) else {
+            panic!("{name} exists");
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("database \"{name}\" does not exist")),
+            "{text}"
+        );
+        assert!(text.contains("createdb -h "), "{text}");
+        assert!(
+            text.contains(&format!("CREATE DATABASE \"{name}\"")),
+            "{text}"
         );
     }
 }

@@ -31,7 +31,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ApiResult, status_of};
 pub use extract::JSON_BODY_BYTES_MAX;
@@ -94,7 +93,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(allow_header))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(crate::metrics::count_requests))
-        .layer(TraceLayer::new_for_http())
+        .layer(crate::request_id::trace_layer())
+        .layer(axum::middleware::from_fn(crate::request_id::assign))
 }
 
 /// `GET /healthz`: the process answers.
@@ -113,6 +113,18 @@ async fn openapi() -> Response {
 
 /// `GET /metrics`: Prometheus text format, for the operator's scraper.
 async fn metrics(State(state): State<AppState>, _op: extract::Operator) -> Response {
+    use onestock_core::model::UploadStatus;
+    let unfinished = state.service.read(|tx, _| tx.unfinished_uploads()).await;
+    match unfinished {
+        Ok(uploads) => {
+            let waiting = |s| uploads.iter().filter(|u| u.status == s).count();
+            crate::metrics::upload_queue(
+                waiting(UploadStatus::InQueue),
+                waiting(UploadStatus::InProgress),
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "/metrics: the upload queue could not be read"),
+    }
     let body = crate::metrics::METRICS.render(&state.service.writer_stats());
     (
         [(
