@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use onestock_core::rules::{Command, NewProduct, Outcome};
 use onestock_core::types::Asin;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Anyone, JsonBody, Obj, PathParams, QueryParams, Seller};
 use super::input;
 use super::render;
+use super::schema;
 use crate::server::AppState;
 
 /// Pages a search answers at most.
@@ -20,27 +20,30 @@ const SEARCH_RESULTS_MAX: usize = 50;
 /// query cheap.
 const SEARCH_TEXT_CHARS_MAX: usize = 500;
 
-/// `GET /v1/stores`
-pub async fn stores(State(state): State<AppState>, _who: Anyone) -> Json<Value> {
-    let stores: Vec<Value> = state
+/// The region's stores, in region order.
+///
+/// Who: any token.
+#[utoipa::path(get, path = "/v1/stores", operation_id = "listStores", tag = "anyone",
+    responses((status = 200, description = "The stores in region order", body = schema::StoreList)))]
+pub async fn stores(State(state): State<AppState>, _who: Anyone) -> Json<schema::StoreList> {
+    let stores = state
         .service
         .region()
         .stores
         .iter()
-        .map(|s| {
-            json!({
-                "code": s.code.as_str(),
-                "name": s.name,
-                "currency": s.currency,
-                "languages": s.languages,
-                "marketplace_id": s.marketplace_id,
-            })
+        .map(|s| schema::Store {
+            code: s.code.as_str().to_owned(),
+            name: s.name.clone(),
+            currency: s.currency.clone(),
+            languages: s.languages.clone(),
+            marketplace_id: s.marketplace_id.clone(),
         })
         .collect();
-    Json(json!({ "stores": stores }))
+    Json(schema::StoreList { stores })
 }
 
-const PRODUCT_FIELDS: &[&str] = &[
+/// The fields of `schema::NewProduct` (a test keeps the two equal).
+pub const PRODUCT_FIELDS: &[&str] = &[
     "store",
     "product_type",
     "title",
@@ -51,12 +54,22 @@ const PRODUCT_FIELDS: &[&str] = &[
     "force_new",
 ];
 
-/// `POST /v1/catalog/items`
+/// Create a product (R3): a detail page in one store, or a page for an existing ASIN
+/// that matches it.
+///
+/// Who: seller.
+#[utoipa::path(post, path = "/v1/catalog/items", operation_id = "createProduct", tag = "seller",
+    request_body = schema::NewProduct,
+    responses(
+        (status = 201, description = "Created, or matched to an existing ASIN", body = schema::NewProductAnswer),
+        (status = 409, description = "POSSIBLE_MATCH (send force_new: true to create anyway) or PRODUCT_DATA_CONFLICT, with the matches", body = schema::ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: a JSON body over 1 MiB", body = schema::ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     _seller: Seller,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<schema::NewProductAnswer>)> {
     let mut obj = Obj::new(body, "", PRODUCT_FIELDS)?;
     let store = obj.req_str("store")?;
     let product_type = obj.req_str("product_type")?;
@@ -97,7 +110,11 @@ pub async fn create(
             matched,
         } => Ok((
             StatusCode::CREATED,
-            Json(json!({"asin": asin.as_str(), "store": store.as_str(), "matched": matched})),
+            Json(schema::NewProductAnswer {
+                asin: asin.as_str().to_owned(),
+                store: store.as_str().to_owned(),
+                matched,
+            }),
         )),
         other => Err(ApiError::Internal(format!(
             "unexpected outcome for a new product: {other:?}"
@@ -119,13 +136,24 @@ fn required_store(
     input::store(state.service.region(), raw)
 }
 
-/// `GET /v1/catalog/items/{asin}?store=S`
+/// A product's detail page in one store.
+///
+/// Who: any token.
+#[utoipa::path(get, path = "/v1/catalog/items/{asin}", operation_id = "getProduct", tag = "anyone",
+    params(
+        ("asin" = String, Path, description = "A 10-character ASIN."),
+        ("store" = String, Query, description = "The store of the page."),
+    ),
+    responses(
+        (status = 200, description = "The page", body = schema::DetailPage),
+        (status = 404, description = "NOT_FOUND: the ASIN has no page in this store", body = schema::ErrorBody),
+    ))]
 pub async fn item(
     State(state): State<AppState>,
     _who: Anyone,
     PathParams(raw): PathParams<String>,
     QueryParams(q): QueryParams<StoreQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::DetailPage>> {
     let asin = Asin::parse(&raw)?;
     let store = required_store(&state, q.store.as_deref())?;
     let (a, s) = (asin.clone(), store.clone());
@@ -145,12 +173,22 @@ pub struct SearchQuery {
     identifier: Option<String>,
 }
 
-/// `GET /v1/catalog/search?store=S&q=TEXT` or `&identifier=VALUE`
+/// Search a store's catalog by words of the title or brand, or by an identifier; best
+/// first, at most 50 pages.
+///
+/// Who: any token.
+#[utoipa::path(get, path = "/v1/catalog/search", operation_id = "searchCatalog", tag = "anyone",
+    params(
+        ("store" = String, Query, description = "The store to search."),
+        ("q" = Option<String>, Query, description = "Words of the title or brand (give q or identifier; at most 500 characters)."),
+        ("identifier" = Option<String>, Query, description = "A UPC, EAN, GTIN, ISBN or ASIN."),
+    ),
+    responses((status = 200, description = "Best first", body = schema::SearchAnswer)))]
 pub async fn search(
     State(state): State<AppState>,
     _who: Anyone,
     QueryParams(q): QueryParams<SearchQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::SearchAnswer>> {
     let store = required_store(&state, q.store.as_deref())?;
     let pages = match (q.identifier, q.q) {
         (Some(identifier), _) => {
@@ -192,7 +230,7 @@ pub async fn search(
             ));
         }
     };
-    Ok(Json(json!({
-        "items": pages.iter().map(render::page).collect::<Vec<_>>(),
-    })))
+    Ok(Json(schema::SearchAnswer {
+        items: pages.iter().map(render::page).collect(),
+    }))
 }

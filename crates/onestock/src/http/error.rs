@@ -6,7 +6,9 @@ use std::any::Any;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use onestock_core::error::{DomainError, ErrorCode};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+
+use super::schema;
 
 use crate::service::AppError;
 
@@ -65,34 +67,38 @@ impl ApiError {
 
     /// The JSON body of the answer.
     pub fn body(&self) -> Value {
-        let mut error = Map::new();
-        error.insert("code".into(), json!(self.code().as_str()));
-        match self {
+        let (message, field, matches) = match self {
             ApiError::Domain(e) => {
-                error.insert("message".into(), json!(e.message));
-                if let Some(field) = &e.field {
-                    error.insert("field".into(), json!(field));
-                }
-                if e.code == ErrorCode::PossibleMatch || !e.matches.is_empty() {
-                    let matches: Vec<Value> = e
-                        .matches
-                        .iter()
-                        .map(|m| json!({"asin": m.asin, "store": m.store, "title": m.title}))
-                        .collect();
-                    error.insert("matches".into(), Value::Array(matches));
-                }
+                let matches =
+                    (e.code == ErrorCode::PossibleMatch || !e.matches.is_empty()).then(|| {
+                        e.matches
+                            .iter()
+                            .map(|m| schema::Match {
+                                asin: m.asin.clone(),
+                                store: m.store.clone(),
+                                title: m.title.clone(),
+                            })
+                            .collect()
+                    });
+                (e.message.clone(), e.field.clone(), matches)
             }
-            ApiError::MethodNotAllowed => {
-                error.insert(
-                    "message".into(),
-                    json!("This path does not take this method; see the API's endpoint table."),
-                );
-            }
-            ApiError::Internal(_) => {
-                error.insert("message".into(), json!(INTERNAL_MESSAGE));
-            }
-        }
-        json!({ "error": Value::Object(error) })
+            ApiError::MethodNotAllowed => (
+                "This path does not take this method; see the API's endpoint table.".to_owned(),
+                None,
+                None,
+            ),
+            ApiError::Internal(_) => (INTERNAL_MESSAGE.to_owned(), None, None),
+        };
+        let body = schema::ErrorBody {
+            error: schema::ErrorDetail {
+                code: self.code().as_str().to_owned(),
+                message,
+                field,
+                matches,
+            },
+        };
+        // A struct of strings always serializes.
+        serde_json::to_value(body).unwrap_or(Value::Null)
     }
 }
 
@@ -187,6 +193,7 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 mod tests {
     use super::*;
     use onestock_core::error::Match;
+    use serde_json::json;
 
     #[test]
     fn error_shape() {

@@ -7,12 +7,12 @@ use axum::Json;
 use axum::extract::State;
 use onestock_core::model::Event;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{QueryParams, Seller};
 use super::render;
+use super::schema;
 use crate::server::AppState;
 
 /// Events answered per call at most; a client continues from `last_seq`.
@@ -66,12 +66,21 @@ pub fn parse_wait(raw: Option<&str>) -> ApiResult<Duration> {
     }
 }
 
-/// `GET /v1/events?after=SEQ&wait=SECONDS`
+/// The seller's events after a sequence number, oldest first; with `wait`, the answer
+/// comes as soon as an event does (long polling).
+///
+/// Who: seller.
+#[utoipa::path(get, path = "/v1/events", operation_id = "listEvents", tag = "seller",
+    params(
+        ("after" = Option<i64>, Query, minimum = 0, description = "The last seq already seen (0 for all)."),
+        ("wait" = Option<f64>, Query, minimum = 0, description = "Seconds to wait for news when there is none (at most 60; longer asks are shortened)."),
+    ),
+    responses((status = 200, description = "Events, oldest first", body = schema::EventsAnswer)))]
 pub async fn list(
     State(state): State<AppState>,
     Seller(seller): Seller,
     QueryParams(q): QueryParams<EventsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::EventsAnswer>> {
     let after = parse_after(q.after.as_deref())?;
     let wait = parse_wait(q.wait.as_deref())?;
     let deadline = Instant::now() + wait;
@@ -95,10 +104,10 @@ pub async fn list(
             .await?;
         let now = Instant::now();
         if !events.is_empty() || now >= deadline || *stopping.borrow() {
-            return Ok(Json(json!({
-                "events": events.iter().map(render::event).collect::<Vec<_>>(),
-                "last_seq": last_seq,
-            })));
+            return Ok(Json(schema::EventsAnswer {
+                events: events.iter().map(render::event).collect(),
+                last_seq,
+            }));
         }
         let until = deadline.min(now + POLL_INTERVAL);
         tokio::select! {

@@ -9,21 +9,23 @@ use onestock_core::rules::{
     self, Command, ListingInput, ListingPatch, ListingView, Outcome, PriceInput, Source,
 };
 use onestock_core::types::{Asin, Condition, StoreCode};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Obj, PathParams, QueryParams, Seller};
 use super::input;
 use super::render;
+use super::schema;
 use crate::server::AppState;
 
 /// Listing pages hold 50 items unless asked otherwise, at most 1,000 (SPEC 4.1).
 const PAGE_LIMIT_DEFAULT: usize = 50;
 const PAGE_LIMIT_MAX: usize = 1000;
 
-const LISTING_FIELDS: &[&str] = &[
+/// The fields of `schema::ListingBody` and `schema::ListingChange` (a test keeps each
+/// equal to its type).
+pub const LISTING_FIELDS: &[&str] = &[
     "asin",
     "price",
     "share",
@@ -32,7 +34,7 @@ const LISTING_FIELDS: &[&str] = &[
     "fulfillment",
     "start_selling_at",
 ];
-const PATCH_FIELDS: &[&str] = &[
+pub const PATCH_FIELDS: &[&str] = &[
     "quantity",
     "quantity_delta",
     "condition",
@@ -41,7 +43,7 @@ const PATCH_FIELDS: &[&str] = &[
 ];
 
 /// A listing view with its pool version as `ETag`.
-fn view_response(status: StatusCode, view: &ListingView, body: Value) -> Response {
+fn view_response(status: StatusCode, view: &ListingView, body: impl Serialize) -> Response {
     let mut response = (status, Json(body)).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", view.pool_version)) {
         response.headers_mut().insert(ETAG, etag);
@@ -120,7 +122,17 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     }
 }
 
-/// `PUT /v1/listings/{sku}/stores/{store}`
+/// Create a store listing, or change one as PATCH does (R5 to R11).
+///
+/// Who: seller.
+#[utoipa::path(put, path = "/v1/listings/{sku}/stores/{store}", operation_id = "putListing", tag = "seller",
+    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("If-Match" = Option<String>, Header, description = "The pool_version the change is based on, as ETag gave it (R21).")),
+    request_body = schema::ListingBody,
+    responses(
+        (status = 201, description = "Created; ETag is its pool_version", body = schema::ListingView, headers(("ETag" = String, description = "The pool_version, quoted."))),
+        (status = 200, description = "Changed; ETag is its pool_version", body = schema::ListingView, headers(("ETag" = String, description = "The pool_version, quoted."))),
+        (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody), (status = 409, description = "A rule refused the change: one of the 409 codes", body = schema::ErrorBody), (status = 412, description = "VERSION_MISMATCH: If-Match named a stale pool version", body = schema::ErrorBody), (status = 413, description = "PAYLOAD_TOO_LARGE: a JSON body over 1 MiB", body = schema::ErrorBody),
+    ))]
 pub async fn put(
     State(state): State<AppState>,
     Seller(seller): Seller,
@@ -170,7 +182,17 @@ pub async fn put(
     Ok(view_response(status, &view, render::listing_view(&view)))
 }
 
-/// `PATCH /v1/listings/{sku}/stores/{store}`
+/// Change a store listing and its pool: quantity, condition and start time reach every
+/// store of the pool, the price only this one.
+///
+/// Who: seller.
+#[utoipa::path(patch, path = "/v1/listings/{sku}/stores/{store}", operation_id = "patchListing", tag = "seller",
+    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("If-Match" = Option<String>, Header, description = "The pool_version the change is based on, as ETag gave it (R21).")),
+    request_body = schema::ListingChange,
+    responses(
+        (status = 200, description = "Changed; ETag is its pool_version", body = schema::PatchAnswer, headers(("ETag" = String, description = "The pool_version, quoted."))),
+        (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody), (status = 409, description = "A rule refused the change: one of the 409 codes", body = schema::ErrorBody), (status = 412, description = "VERSION_MISMATCH: If-Match named a stale pool version", body = schema::ErrorBody), (status = 413, description = "PAYLOAD_TOO_LARGE: a JSON body over 1 MiB", body = schema::ErrorBody),
+    ))]
 pub async fn patch(
     State(state): State<AppState>,
     Seller(seller): Seller,
@@ -204,10 +226,10 @@ pub async fn patch(
         })
         .await?;
     let (view, _, affected) = changed_listing(&state, outcome)?;
-    let body = json!({
-        "listing": render::listing_view(&view),
-        "affected_stores": render::stores(&affected),
-    });
+    let body = schema::PatchAnswer {
+        listing: render::listing_view(&view),
+        affected_stores: render::stores(&affected),
+    };
     Ok(view_response(StatusCode::OK, &view, body))
 }
 
@@ -237,7 +259,15 @@ async fn set_closed(
     ))
 }
 
-/// `POST /v1/listings/{sku}/stores/{store}/close`
+/// Take the listing off sale in this store only (R14).
+///
+/// Who: seller.
+#[utoipa::path(post, path = "/v1/listings/{sku}/stores/{store}/close", operation_id = "closeListing", tag = "seller",
+    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
+    responses(
+        (status = 200, description = "Closed; ETag is its pool_version", body = schema::ListingView, headers(("ETag" = String, description = "The pool_version, quoted."))),
+        (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody),
+    ))]
 pub async fn close(
     State(state): State<AppState>,
     seller: Seller,
@@ -246,7 +276,15 @@ pub async fn close(
     set_closed(state, seller, sku, store, true).await
 }
 
-/// `POST /v1/listings/{sku}/stores/{store}/relist`
+/// Open a closed listing again (R14).
+///
+/// Who: seller.
+#[utoipa::path(post, path = "/v1/listings/{sku}/stores/{store}/relist", operation_id = "relistListing", tag = "seller",
+    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
+    responses(
+        (status = 200, description = "Open again; ETag is its pool_version", body = schema::ListingView, headers(("ETag" = String, description = "The pool_version, quoted."))),
+        (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody),
+    ))]
 pub async fn relist(
     State(state): State<AppState>,
     seller: Seller,
@@ -255,12 +293,20 @@ pub async fn relist(
     set_closed(state, seller, sku, store, false).await
 }
 
-/// `DELETE /v1/listings/{sku}`
+/// Delete a SKU in every store (R16); its ledger stays.
+///
+/// Who: seller.
+#[utoipa::path(delete, path = "/v1/listings/{sku}", operation_id = "deleteSku", tag = "seller",
+    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
+    responses(
+        (status = 200, description = "Deleted", body = schema::DeleteAnswer),
+        (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Seller(seller): Seller,
     PathParams(sku): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::DeleteAnswer>> {
     let sku = input::sku(&sku, "sku")?;
     let outcome = state
         .service
@@ -274,22 +320,30 @@ pub async fn delete(
         Outcome::Deleted {
             sku,
             deleted_stores,
-        } => Ok(Json(json!({
-            "sku": sku.as_str(),
-            "deleted_stores": render::stores(&deleted_stores),
-        }))),
+        } => Ok(Json(schema::DeleteAnswer {
+            sku: sku.as_str().to_owned(),
+            deleted_stores: render::stores(&deleted_stores),
+        })),
         other => Err(ApiError::Internal(format!(
             "unexpected outcome for a delete: {other:?}"
         ))),
     }
 }
 
-/// `GET /v1/listings/{sku}`
+/// A SKU's store listings, in store order.
+///
+/// Who: seller.
+#[utoipa::path(get, path = "/v1/listings/{sku}", operation_id = "getSku", tag = "seller",
+    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
+    responses(
+        (status = 200, description = "The SKU", body = schema::SkuListings),
+        (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     Seller(seller): Seller,
     PathParams(raw): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::SkuListings>> {
     let sku = input::sku(&raw, "sku")?;
     let s = sku.clone();
     let views = state
@@ -304,10 +358,10 @@ pub async fn get(
             "You have no listing of SKU {sku}."
         )));
     }
-    Ok(Json(json!({
-        "sku": sku.as_str(),
-        "listings": views.iter().map(render::listing_view).collect::<Vec<_>>(),
-    })))
+    Ok(Json(schema::SkuListings {
+        sku: sku.as_str().to_owned(),
+        listings: views.iter().map(render::listing_view).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -318,12 +372,22 @@ pub struct PageQuery {
     limit: Option<String>,
 }
 
-/// `GET /v1/listings?store=&status=&cursor=&limit=`
+/// A page of the seller's store listings, in SKU order, then store order.
+///
+/// Who: seller.
+#[utoipa::path(get, path = "/v1/listings", operation_id = "listListings", tag = "seller",
+    params(
+        ("store" = Option<String>, Query, description = "Only this store."),
+        ("status" = Option<String>, Query, description = "Only active or inactive listings: active or inactive."),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Listings per page, 1 to 1,000; 50 unless given."),
+    ),
+    responses((status = 200, description = "One page", body = schema::ListingPage)))]
 pub async fn page(
     State(state): State<AppState>,
     Seller(seller): Seller,
     QueryParams(q): QueryParams<PageQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::ListingPage>> {
     let region = state.service.region();
     let store = q
         .store
@@ -375,18 +439,26 @@ pub async fn page(
             )
         })
         .await?;
-    Ok(Json(json!({
-        "items": items.iter().map(render::listing_view).collect::<Vec<_>>(),
-        "next_cursor": next.map(|(sku, store)| input::encode_cursor(&sku, &store)),
-    })))
+    Ok(Json(schema::ListingPage {
+        items: items.iter().map(render::listing_view).collect(),
+        next_cursor: next.map(|(sku, store)| input::encode_cursor(&sku, &store)),
+    }))
 }
 
-/// `GET /v1/listings/{sku}/ledger`
+/// Every change of the SKU's pools' quantities, oldest first (R20).
+///
+/// Who: seller.
+#[utoipa::path(get, path = "/v1/listings/{sku}/ledger", operation_id = "getLedger", tag = "seller",
+    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
+    responses(
+        (status = 200, description = "The ledger, oldest first", body = schema::LedgerAnswer),
+        (status = 404, description = "NOT_FOUND: no listing and no ledger history for this SKU", body = schema::ErrorBody),
+    ))]
 pub async fn ledger(
     State(state): State<AppState>,
     Seller(seller): Seller,
     PathParams(raw): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::LedgerAnswer>> {
     let sku = input::sku(&raw, "sku")?;
     let s = sku.clone();
     let (entries, listed) = state
@@ -402,7 +474,7 @@ pub async fn ledger(
             "You have no listing of SKU {sku} and no ledger history for it."
         )));
     }
-    Ok(Json(json!({
-        "entries": entries.iter().map(render::ledger_entry).collect::<Vec<_>>(),
-    })))
+    Ok(Json(schema::LedgerAnswer {
+        entries: entries.iter().map(render::ledger_entry).collect(),
+    }))
 }

@@ -9,8 +9,10 @@
 //! unknown paths (404 `NOT_FOUND`), wrong methods (405 `METHOD_NOT_ALLOWED`, with an
 //! `Allow` header), bodies over 1 MiB (413) and panics (500).
 //!
-//! Beside `/v1`: `GET /openapi.json` (also `/v1/openapi.json`: the OpenAPI 3.1 document,
-//! `docs/openapi.json`) and `GET /metrics` (Prometheus text, operator token).
+//! Beside `/v1`: `GET /v1/openapi.json` (also `/openapi.json`: the OpenAPI 3.1 document,
+//! derived from the handlers and `schema.rs` by `openapi.rs`, kept as `docs/openapi.json`),
+//! `GET /v1/docs/` (the document as a reference page, Swagger UI vendored into the
+//! binary) and `GET /metrics` (Prometheus text, operator token).
 
 mod catalog;
 mod error;
@@ -19,8 +21,10 @@ mod extract;
 mod input;
 pub mod limit;
 mod listings;
+pub mod openapi;
 mod operator;
 mod render;
+pub mod schema;
 mod uploads;
 
 use axum::Json;
@@ -29,7 +33,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::{ApiError, ApiResult, status_of};
@@ -42,8 +46,8 @@ pub fn router(state: AppState) -> Router {
     let pages = crate::pages::router(state.clone());
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/openapi.json", get(openapi))
+        .route("/openapi.json", get(openapi_json_root))
+        .route("/v1/openapi.json", get(openapi_json))
         .route("/metrics", get(metrics))
         .route(
             "/v1/sellers",
@@ -85,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/uploads/{upload_id}/report", get(uploads::report))
         .route("/v1/events", get(events::list))
         .merge(crate::spapi::router(state.clone()))
+        .merge(reference_page())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -97,21 +102,52 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::request_id::assign))
 }
 
-/// `GET /healthz`: the process answers.
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The process answers.
+///
+/// Who: anyone.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "anyone",
+    responses((status = 200, description = "Serving", body = schema::Health)))]
+async fn healthz() -> Json<schema::Health> {
+    Json(schema::Health { status: "ok" })
 }
 
-/// The OpenAPI 3.1 document of the JSON API, kept in the repository as
-/// `docs/openapi.json`.
-pub const OPENAPI_JSON: &str = include_str!("../../../../docs/openapi.json");
-
-/// `GET /openapi.json`: anyone may read the contract.
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+/// This document: the OpenAPI 3.1 description of the JSON API.
+///
+/// Who: anyone.
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapiV1", tag = "anyone",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::document_json(),
+    )
+        .into_response()
 }
 
-/// `GET /metrics`: Prometheus text format, for the operator's scraper.
+/// This document again (the same as /v1/openapi.json).
+///
+/// Who: anyone.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "anyone",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
+async fn openapi_json_root() -> Response {
+    openapi_json().await
+}
+
+/// `GET /v1/docs/`: the reference page, Swagger UI (vendored: nothing is fetched at
+/// build or run time) reading `/v1/openapi.json`.
+fn reference_page<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let ui: Router<S> = utoipa_swagger_ui::SwaggerUi::new("/v1/docs")
+        .config(utoipa_swagger_ui::Config::from("/v1/openapi.json"))
+        .into();
+    ui
+}
+
+/// Prometheus metrics (text format 0.0.4): requests by route and status, latencies,
+/// the writer's batches and commits, the upload queue, connections (docs/operations.md).
+///
+/// Who: operator.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operator",
+    responses((status = 200, description = "Metrics in Prometheus text format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>, _op: extract::Operator) -> Response {
     use onestock_core::model::UploadStatus;
     let unfinished = state.service.read(|tx, _| tx.unfinished_uploads()).await;

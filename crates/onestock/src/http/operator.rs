@@ -7,22 +7,33 @@ use onestock_core::model::OrderLine;
 use onestock_core::rules::{self, Command, Outcome};
 use onestock_core::types::{Asin, SellerId};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Obj, Operator, PathParams, QueryParams};
 use super::input;
 use super::render;
+use super::schema;
 use crate::server::AppState;
 use crate::service::{new_token, token_digest};
 
-/// `POST /v1/sellers`
+/// The fields of `schema::NewSeller` (a test keeps the two equal).
+pub const SELLER_FIELDS: &[&str] = &["name"];
+
+/// Create a seller and its bearer token; the token is shown this once.
+///
+/// Who: operator.
+#[utoipa::path(post, path = "/v1/sellers", operation_id = "createSeller", tag = "operator",
+    request_body = schema::NewSeller,
+    responses(
+        (status = 201, description = "Created", body = schema::NewSellerAnswer),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: a JSON body over 1 MiB", body = schema::ErrorBody),
+    ))]
 pub async fn create_seller(
     State(state): State<AppState>,
     _op: Operator,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut obj = Obj::new(body, "", &["name"])?;
+) -> ApiResult<(StatusCode, Json<schema::NewSellerAnswer>)> {
+    let mut obj = Obj::new(body, "", SELLER_FIELDS)?;
     let name = obj.req_str("name")?;
     let token = new_token("sk");
     let outcome = state
@@ -35,7 +46,10 @@ pub async fn create_seller(
     match outcome {
         Outcome::Seller(seller) => Ok((
             StatusCode::CREATED,
-            Json(json!({"seller_id": seller.seller_id.as_str(), "token": token})),
+            Json(schema::NewSellerAnswer {
+                seller_id: seller.seller_id.as_str().to_owned(),
+                token,
+            }),
         )),
         other => Err(ApiError::Internal(format!(
             "unexpected outcome for a new seller: {other:?}"
@@ -54,13 +68,20 @@ pub struct SellersQuery {
 const SELLERS_LIMIT_DEFAULT: usize = 100;
 const SELLERS_LIMIT_MAX: usize = 1000;
 
-/// `GET /v1/sellers?cursor=&limit=`: the sellers in id order. The cursor is the last
-/// seller id of the page before; a token is never shown again.
+/// The sellers, in id order; a token is never shown again.
+///
+/// Who: operator.
+#[utoipa::path(get, path = "/v1/sellers", operation_id = "listSellers", tag = "operator",
+    params(
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (the last seller id it held)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Sellers per page, 1 to 1,000; 100 unless given."),
+    ),
+    responses((status = 200, description = "One page", body = schema::SellerPage)))]
 pub async fn list_sellers(
     State(state): State<AppState>,
     _op: Operator,
     QueryParams(q): QueryParams<SellersQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::SellerPage>> {
     let limit = match q.limit.as_deref() {
         None => SELLERS_LIMIT_DEFAULT,
         Some(raw) => raw
@@ -86,28 +107,32 @@ pub async fn list_sellers(
     let next_cursor = (page.len() > limit)
         .then(|| page.get(limit - 1).map(|s| s.seller_id.as_str().to_owned()))
         .flatten();
-    let sellers: Vec<Value> = page
+    let sellers = page
         .iter()
         .take(limit)
-        .map(|s| {
-            json!({
-                "seller_id": s.seller_id.as_str(),
-                "name": s.name,
-                "created_at": render::time(s.created_at),
-            })
+        .map(|s| schema::Seller {
+            seller_id: s.seller_id.as_str().to_owned(),
+            name: s.name.clone(),
+            created_at: render::time(s.created_at),
         })
         .collect();
-    Ok(Json(
-        json!({ "sellers": sellers, "next_cursor": next_cursor }),
-    ))
+    Ok(Json(schema::SellerPage {
+        sellers,
+        next_cursor,
+    }))
 }
 
-/// `GET /v1/stores/{store}/items/{asin}/offers`
+/// Buyable offers for an item in a store, lowest price first.
+///
+/// Who: operator.
+#[utoipa::path(get, path = "/v1/stores/{store}/items/{asin}/offers", operation_id = "listOffers", tag = "operator",
+    params(("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("asin" = String, Path, description = "A 10-character ASIN.")),
+    responses((status = 200, description = "The offers", body = schema::OffersAnswer)))]
 pub async fn offers(
     State(state): State<AppState>,
     _op: Operator,
     PathParams((store, asin)): PathParams<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::OffersAnswer>> {
     let store = input::store(state.service.region(), &store)?;
     let asin = Asin::parse(&asin)?;
     let (s, a) = (store.clone(), asin.clone());
@@ -115,22 +140,39 @@ pub async fn offers(
         .service
         .read(move |tx, ctx| rules::offers(tx, ctx.region, &s, &a, ctx.now))
         .await?;
-    Ok(Json(json!({
-        "asin": asin.as_str(),
-        "store": store.as_str(),
-        "offers": offers.iter().map(render::offer).collect::<Vec<_>>(),
-    })))
+    Ok(Json(schema::OffersAnswer {
+        asin: asin.as_str().to_owned(),
+        store: store.as_str().to_owned(),
+        offers: offers.iter().map(render::offer).collect(),
+    }))
 }
 
-/// `POST /v1/stores/{store}/orders`
+/// The fields of `schema::Order` and `schema::OrderLine` (a test keeps them equal).
+pub const ORDER_FIELDS: &[&str] = &["order_id", "lines"];
+pub const ORDER_LINE_FIELDS: &[&str] = &["seller_id", "sku", "quantity"];
+
+/// Place a store order: every line applied, or none (R18); a replay of the same order id
+/// answers the first answer again (R19).
+///
+/// Who: operator.
+#[utoipa::path(post, path = "/v1/stores/{store}/orders", operation_id = "placeOrder", tag = "operator",
+    params(("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
+    request_body = schema::Order,
+    responses(
+        (status = 201, description = "Accepted", body = schema::OrderAnswer),
+        (status = 200, description = "A replay of an accepted order: the first answer", body = schema::OrderAnswer),
+        (status = 409, description = "INSUFFICIENT_STOCK, LISTING_NOT_BUYABLE or ORDER_ID_REUSED: nothing was applied", body = schema::ErrorBody),
+        (status = 404, description = "NOT_FOUND: a line names a SKU the seller does not list in this store", body = schema::ErrorBody),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: a JSON body over 1 MiB", body = schema::ErrorBody),
+    ))]
 pub async fn place_order(
     State(state): State<AppState>,
     _op: Operator,
     PathParams(store): PathParams<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<schema::OrderAnswer>)> {
     let store = input::store(state.service.region(), &store)?;
-    let mut obj = Obj::new(body, "", &["order_id", "lines"])?;
+    let mut obj = Obj::new(body, "", ORDER_FIELDS)?;
     let order_id = obj.req_str("order_id")?;
     if order_id.is_empty() {
         return Err(ApiError::invalid(
@@ -141,7 +183,7 @@ pub async fn place_order(
     let mut lines = Vec::new();
     for (i, item) in obj.req_array("lines")?.into_iter().enumerate() {
         let at = format!("lines[{i}]");
-        let mut line = Obj::new(item, &at, &["seller_id", "sku", "quantity"])?;
+        let mut line = Obj::new(item, &at, ORDER_LINE_FIELDS)?;
         let seller_id = SellerId(line.req_str("seller_id")?);
         let sku = input::sku(&line.req_str("sku")?, &format!("{at}.sku"))?;
         let quantity_field = format!("{at}.quantity");
@@ -183,21 +225,30 @@ pub async fn place_order(
     }
 }
 
-/// `POST /v1/stores/{store}/orders/{order_id}/cancel`
+/// Cancel an accepted order: its quantities return, once (R19).
+///
+/// Who: operator.
+#[utoipa::path(post, path = "/v1/stores/{store}/orders/{order_id}/cancel", operation_id = "cancelOrder", tag = "operator",
+    params(("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("order_id" = String, Path, description = "The order id the order was placed with.")),
+    responses(
+        (status = 200, description = "Cancelled (also when it already was)", body = schema::CancelAnswer),
+        (status = 404, description = "NOT_FOUND: no such order in this store", body = schema::ErrorBody),
+    ))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     _op: Operator,
     PathParams((store, order_id)): PathParams<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::CancelAnswer>> {
     let store = input::store(state.service.region(), &store)?;
     let outcome = state
         .service
         .execute(Command::CancelOrder { store, order_id })
         .await?;
     match outcome {
-        Outcome::Cancelled { order_id } => {
-            Ok(Json(json!({"order_id": order_id, "status": "cancelled"})))
-        }
+        Outcome::Cancelled { order_id } => Ok(Json(schema::CancelAnswer {
+            order_id,
+            status: "cancelled",
+        })),
         other => Err(ApiError::Internal(format!(
             "unexpected outcome for a cancel: {other:?}"
         ))),

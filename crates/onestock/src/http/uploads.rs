@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use onestock_core::error::ErrorCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{PathParams, QueryParams, Seller};
 use super::input;
 use super::render;
+use super::schema;
 use crate::server::AppState;
 use crate::upload::{UPLOAD_BYTES_MAX, UPLOAD_QUEUE_RETRY_AFTER_SECONDS};
 
@@ -28,7 +28,18 @@ pub struct UploadQuery {
     store: Option<String>,
 }
 
-/// `POST /v1/uploads?store=S`
+/// Send an upload file for one store: the request body is the file (tab-separated or
+/// comma-separated text, or an .xlsx workbook; docs/uploads.md). It is queued and
+/// processed in arrival order; follow it with GET /v1/uploads/{upload_id}.
+///
+/// Who: seller.
+#[utoipa::path(post, path = "/v1/uploads", operation_id = "createUpload", tag = "seller",
+    params(("store" = String, Query, description = "The store the file is for.")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes, as saved."),
+    responses(
+        (status = 202, description = "Queued", body = schema::UploadQueued),
+        (status = 413, description = "PAYLOAD_TOO_LARGE: a file over the upload limit", body = schema::ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Seller(seller): Seller,
@@ -58,7 +69,7 @@ async fn receive(
     q: UploadQuery,
     headers: &HeaderMap,
     body: Body,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<schema::UploadQueued>)> {
     // Before the body: a declared size above the limit is refused without reading it.
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -77,25 +88,42 @@ async fn receive(
     let upload = state.uploads.receive(seller, store, body).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "upload_id": upload.upload_id,
-            "store": upload.store.as_str(),
-            "status": upload.status.as_str(),
-        })),
+        Json(schema::UploadQueued {
+            upload_id: upload.upload_id,
+            store: upload.store.as_str().to_owned(),
+            status: upload.status.as_str(),
+        }),
     ))
 }
 
-/// `GET /v1/uploads/{upload_id}`
+/// An upload's status and counts.
+///
+/// Who: seller.
+#[utoipa::path(get, path = "/v1/uploads/{upload_id}", operation_id = "getUpload", tag = "seller",
+    params(("upload_id" = String, Path, description = "The upload_id POST /v1/uploads answered.")),
+    responses(
+        (status = 200, description = "The status", body = schema::UploadJson),
+        (status = 404, description = "NOT_FOUND: you have no such upload", body = schema::ErrorBody),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     Seller(seller): Seller,
     PathParams(upload_id): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::UploadJson>> {
     let upload = state.uploads.get(&seller, &upload_id).await?;
     Ok(Json(render::upload(&upload)))
 }
 
-/// `GET /v1/uploads/{upload_id}/report`
+/// The processing report: tab-separated text in the marketplace's layout
+/// (docs/uploads.md), one line per failed row.
+///
+/// Who: seller.
+#[utoipa::path(get, path = "/v1/uploads/{upload_id}/report", operation_id = "getUploadReport", tag = "seller",
+    params(("upload_id" = String, Path, description = "The upload_id POST /v1/uploads answered.")),
+    responses(
+        (status = 200, description = "The report", body = String, content_type = "text/tab-separated-values"),
+        (status = 404, description = "NOT_FOUND: you have no such upload", body = schema::ErrorBody),
+    ))]
 pub async fn report(
     State(state): State<AppState>,
     Seller(seller): Seller,
@@ -116,13 +144,21 @@ pub struct ListQuery {
 const UPLOADS_LIMIT_DEFAULT: usize = 50;
 const UPLOADS_LIMIT_MAX: usize = 1000;
 
-/// `GET /v1/uploads?store=&cursor=&limit=`: the seller's uploads, newest first. The
-/// cursor is the last upload id of the page before.
+/// The seller's uploads, newest first.
+///
+/// Who: seller.
+#[utoipa::path(get, path = "/v1/uploads", operation_id = "listUploads", tag = "seller",
+    params(
+        ("store" = Option<String>, Query, description = "Only this store."),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (the last upload id it held)."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Uploads per page, 1 to 1,000; 50 unless given."),
+    ),
+    responses((status = 200, description = "One page", body = schema::UploadPage)))]
 pub async fn list(
     State(state): State<AppState>,
     Seller(seller): Seller,
     QueryParams(q): QueryParams<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<schema::UploadPage>> {
     let store = q
         .store
         .as_deref()
@@ -150,13 +186,11 @@ pub async fn list(
         })
         .await?;
     let more = page.len() > limit;
-    let items: Vec<Value> = page.iter().take(limit).map(render::upload).collect();
+    let items = page.iter().take(limit).map(render::upload).collect();
     let next_cursor = if more {
-        page.get(limit - 1).map(|u| json!(u.upload_id))
+        page.get(limit - 1).map(|u| u.upload_id.clone())
     } else {
         None
     };
-    Ok(Json(
-        json!({ "items": items, "next_cursor": next_cursor.unwrap_or(Value::Null) }),
-    ))
+    Ok(Json(schema::UploadPage { items, next_cursor }))
 }

@@ -1,0 +1,182 @@
+//! The served OpenAPI document against the real server, on SQLite and PostgreSQL, by
+//! schemathesis (pinned in `contract/requirements.txt`, installed into a virtual
+//! environment under `target/`). It generates requests from `/v1/openapi.json` and
+//! checks every answer: no 5xx, a status the document lists, the content type, the
+//! headers and the body's schema, and that invalid requests are refused.
+//!
+//! Bounded: a fixed seed, a fixed number of cases per operation, a time limit per run.
+//! Left out: `GET /v1/events`, whose `wait` would hold a request up to 60 s (its answers
+//! are checked against the same types by `tests/api.rs`), and the check that every
+//! schema-valid request is accepted (the rules refuse many well-formed requests, such as
+//! a listing for an ASIN that has no page in the store, and the document cannot say so).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{Backend, TestApp, upc};
+use serde_json::json;
+
+/// Installing schemathesis on a fresh machine: a minute or two from PyPI.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+/// One schemathesis run; a run here takes about 15 s.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+/// Cases per operation and phase.
+const EXAMPLES: &str = "25";
+/// The checks of the issue: no 5xx, and every answer as the document says.
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+response_headers_conformance,response_schema_conformance,negative_data_rejection";
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contract")
+}
+
+async fn run(cmd: &mut tokio::process::Command, limit: Duration, what: &str) -> (bool, String) {
+    cmd.kill_on_drop(true);
+    let out = tokio::time::timeout(limit, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}"))
+        .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The virtual environment with schemathesis, made (or remade when the pinned
+/// requirements changed).
+async fn schemathesis() -> PathBuf {
+    // Both tests of this file want it; one makes it while the other waits.
+    static VENV: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
+    VENV.get_or_init(make_venv).await.clone()
+}
+
+async fn make_venv() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let venv = target.join("contract-venv");
+    let st = venv.join("bin/schemathesis");
+    let wanted = std::fs::read_to_string(dir().join("requirements.txt")).expect("requirements.txt");
+    let stamp = venv.join("onestock-requirements.txt");
+    if st.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+        return st;
+    }
+    let (ok, out) = run(
+        tokio::process::Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+        INSTALL_TIMEOUT,
+        "python3 -m venv",
+    )
+    .await;
+    assert!(
+        ok,
+        "python3 -m venv failed (scripts/test installs python3-venv):\n{out}"
+    );
+    let (ok, out) = run(
+        tokio::process::Command::new(venv.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(dir().join("requirements.txt")),
+        INSTALL_TIMEOUT,
+        "pip install schemathesis",
+    )
+    .await;
+    assert!(ok, "pip install failed:\n{out}");
+    std::fs::write(&stamp, wanted).expect("stamp");
+    st
+}
+
+/// A seller with a product in every store and a shared listing, so generated requests
+/// meet real data as well as refusals.
+async fn seed(app: &TestApp) -> String {
+    let seller = app.new_seller("contract-seller").await;
+    let asin = seller.product_everywhere(&upc(4242)).await;
+    for store in ["US", "CA", "MX"] {
+        let currency = match store {
+            "US" => "USD",
+            "CA" => "CAD",
+            _ => "MXN",
+        };
+        seller
+            .list(
+                "0",
+                store,
+                json!({"asin": asin, "price": {"amount": "10.00", "currency": currency},
+                       "share": "existing", "quantity": 1000}),
+            )
+            .await;
+    }
+    seller.token.clone().unwrap_or_default()
+}
+
+async fn check(backend: Backend) {
+    let st = schemathesis().await;
+    let Some(app) = TestApp::spawn(backend, common::default_region()).await else {
+        return;
+    };
+    let seller_token = seed(&app).await;
+    let document = format!("{}/v1/openapi.json", app.base);
+    let runs = [
+        ("seller", seller_token.as_str(), "seller"),
+        ("operator", common::OPERATOR_TOKEN, "operator"),
+    ];
+    let mut failures = Vec::new();
+    for (who, token, tag) in runs {
+        // Its own folder: schemathesis keeps its example database and reports in the
+        // working folder, which must not be the repository.
+        let report = std::env::temp_dir().join(format!("onestock-contract-{who}-{backend:?}"));
+        std::fs::create_dir_all(&report).expect("report folder");
+        let (ok, out) = run(
+            tokio::process::Command::new(&st)
+                .arg("run")
+                .arg(&document)
+                .args(["-H", &format!("Authorization: Bearer {token}")])
+                .args(["--include-tag", tag, "--include-tag", "anyone"])
+                .args(["--exclude-operation-id", "listEvents"])
+                .args(["--checks", CHECKS])
+                .args(["-n", EXAMPLES, "--seed", "20261201"])
+                .args(["--request-timeout", "10", "--max-failures", "20"])
+                .args(["--workers", "2", "--no-color"])
+                .current_dir(&report)
+                .env("NO_COLOR", "1"),
+            RUN_TIMEOUT,
+            "schemathesis run",
+        )
+        .await;
+        let summary: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("generated") || l.contains("Operations:"))
+            .collect();
+        println!("schemathesis ({who}, {backend:?}): {}", summary.join(" | "));
+        if !ok {
+            failures.push(format!("--- {who} ---\n{out}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "schemathesis found answers that break the document:\n{}",
+        failures.join("\n")
+    );
+    app.assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_document_holds_for_generated_requests_on_sqlite() {
+    check(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_document_holds_for_generated_requests_on_postgres() {
+    check(Backend::Postgres).await;
+}
