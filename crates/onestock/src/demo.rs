@@ -293,6 +293,9 @@ pub async fn seed(
     println!("demo: seller {seller_id}, token {token}");
     println!("demo: seller pages at {base}/ (sign in with the seller token above)");
     println!(
+        "demo: API reference at {base}/v1/docs/ (the OpenAPI document: {base}/v1/openapi.json)"
+    );
+    println!(
         "demo: SKU MUG-BLUE-350 shares one pool of 25 in {}; SKU BOTTLE-STEEL is a unique offer in each store",
         codes.join(", ")
     );

@@ -141,8 +141,8 @@ fn required_store(
 /// Who: any token.
 #[utoipa::path(get, path = "/v1/catalog/items/{asin}", operation_id = "getProduct", tag = "anyone",
     params(
-        ("asin" = String, Path, description = "A 10-character ASIN."),
-        ("store" = String, Query, description = "The store of the page."),
+        ("asin" = String, Path, pattern = "^[A-Za-z0-9]{10}$", example = "B0ABCD1234", description = "A 10-character ASIN."),
+        ("store" = String, Query, example = "US", description = "The store of the page."),
     ),
     responses(
         (status = 200, description = "The page", body = schema::DetailPage),
@@ -179,7 +179,7 @@ pub struct SearchQuery {
 /// Who: any token.
 #[utoipa::path(get, path = "/v1/catalog/search", operation_id = "searchCatalog", tag = "anyone",
     params(
-        ("store" = String, Query, description = "The store to search."),
+        ("store" = String, Query, example = "US", description = "The store to search."),
         ("q" = Option<String>, Query, description = "Words of the title or brand (give q or identifier; at most 500 characters)."),
         ("identifier" = Option<String>, Query, description = "A UPC, EAN, GTIN, ISBN or ASIN."),
     ),

@@ -126,7 +126,7 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
 ///
 /// Who: seller.
 #[utoipa::path(put, path = "/v1/listings/{sku}/stores/{store}", operation_id = "putListing", tag = "seller",
-    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("If-Match" = Option<String>, Header, description = "The pool_version the change is based on, as ETag gave it (R21).")),
+    params(("sku" = String, Path, min_length = 1, max_length = 40, example = "MUG-BLUE-350", description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, example = "US", description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("If-Match" = Option<String>, Header, description = "The pool_version the change is based on, as ETag gave it (R21).")),
     request_body = schema::ListingBody,
     responses(
         (status = 201, description = "Created; ETag is its pool_version", body = schema::ListingView, headers(("ETag" = String, description = "The pool_version, quoted."))),
@@ -187,7 +187,7 @@ pub async fn put(
 ///
 /// Who: seller.
 #[utoipa::path(patch, path = "/v1/listings/{sku}/stores/{store}", operation_id = "patchListing", tag = "seller",
-    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("If-Match" = Option<String>, Header, description = "The pool_version the change is based on, as ETag gave it (R21).")),
+    params(("sku" = String, Path, min_length = 1, max_length = 40, example = "MUG-BLUE-350", description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, example = "US", description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("If-Match" = Option<String>, Header, description = "The pool_version the change is based on, as ETag gave it (R21).")),
     request_body = schema::ListingChange,
     responses(
         (status = 200, description = "Changed; ETag is its pool_version", body = schema::PatchAnswer, headers(("ETag" = String, description = "The pool_version, quoted."))),
@@ -263,7 +263,7 @@ async fn set_closed(
 ///
 /// Who: seller.
 #[utoipa::path(post, path = "/v1/listings/{sku}/stores/{store}/close", operation_id = "closeListing", tag = "seller",
-    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
+    params(("sku" = String, Path, min_length = 1, max_length = 40, example = "MUG-BLUE-350", description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, example = "US", description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
     responses(
         (status = 200, description = "Closed; ETag is its pool_version", body = schema::ListingView, headers(("ETag" = String, description = "The pool_version, quoted."))),
         (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody),
@@ -280,7 +280,7 @@ pub async fn close(
 ///
 /// Who: seller.
 #[utoipa::path(post, path = "/v1/listings/{sku}/stores/{store}/relist", operation_id = "relistListing", tag = "seller",
-    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
+    params(("sku" = String, Path, min_length = 1, max_length = 40, example = "MUG-BLUE-350", description = "The seller's SKU, percent-encoded (1 to 40 printable characters)."), ("store" = String, Path, example = "US", description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
     responses(
         (status = 200, description = "Open again; ETag is its pool_version", body = schema::ListingView, headers(("ETag" = String, description = "The pool_version, quoted."))),
         (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody),
@@ -297,7 +297,7 @@ pub async fn relist(
 ///
 /// Who: seller.
 #[utoipa::path(delete, path = "/v1/listings/{sku}", operation_id = "deleteSku", tag = "seller",
-    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
+    params(("sku" = String, Path, min_length = 1, max_length = 40, example = "MUG-BLUE-350", description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
     responses(
         (status = 200, description = "Deleted", body = schema::DeleteAnswer),
         (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody),
@@ -334,7 +334,7 @@ pub async fn delete(
 ///
 /// Who: seller.
 #[utoipa::path(get, path = "/v1/listings/{sku}", operation_id = "getSku", tag = "seller",
-    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
+    params(("sku" = String, Path, min_length = 1, max_length = 40, example = "MUG-BLUE-350", description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
     responses(
         (status = 200, description = "The SKU", body = schema::SkuListings),
         (status = 404, description = "NOT_FOUND: you have no such SKU or listing (also another seller's SKU, R22)", body = schema::ErrorBody),
@@ -449,7 +449,7 @@ pub async fn page(
 ///
 /// Who: seller.
 #[utoipa::path(get, path = "/v1/listings/{sku}/ledger", operation_id = "getLedger", tag = "seller",
-    params(("sku" = String, Path, description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
+    params(("sku" = String, Path, min_length = 1, max_length = 40, example = "MUG-BLUE-350", description = "The seller's SKU, percent-encoded (1 to 40 printable characters).")),
     responses(
         (status = 200, description = "The ledger, oldest first", body = schema::LedgerAnswer),
         (status = 404, description = "NOT_FOUND: no listing and no ledger history for this SKU", body = schema::ErrorBody),

@@ -23,7 +23,7 @@ use super::schema;
     info(
         title = "onestock API",
         version = "1",
-        description = "One quantity for the same item in several country stores. JSON in and out under /v1. Every call but /healthz and the OpenAPI document carries `Authorization: Bearer TOKEN`: the operator's token (sellers, offers, orders, /metrics) or a seller's (catalog, listings, uploads, events). Every refusal is `{\"error\": {\"code\", \"message\", \"field\"?}}` with a stable code. What this document cannot say (the rules R1 to R22, the upload files, the events) is in docs/rules.md, docs/uploads.md and docs/api.md of the repository.",
+        description = "One quantity for the same item in several country stores. JSON in and out under /v1. Every call but /healthz and the OpenAPI document carries `Authorization: Bearer TOKEN`: the operator's token (sellers, offers, orders, /metrics) or a seller's (catalog, listings, uploads, events). Every refusal is `{\"error\": {\"code\", \"message\", \"field\"?}}` with a stable code. What this document cannot say (the rules R1 to R23, the upload files, the events) is in docs/rules.md, docs/uploads.md and docs/api.md of the repository.",
         license(name = "MIT", identifier = "MIT"),
     ),
     servers((url = "/", description = "This server")),

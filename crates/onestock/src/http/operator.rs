@@ -126,7 +126,7 @@ pub async fn list_sellers(
 ///
 /// Who: operator.
 #[utoipa::path(get, path = "/v1/stores/{store}/items/{asin}/offers", operation_id = "listOffers", tag = "operator",
-    params(("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("asin" = String, Path, description = "A 10-character ASIN.")),
+    params(("store" = String, Path, example = "US", description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("asin" = String, Path, pattern = "^[A-Za-z0-9]{10}$", example = "B0ABCD1234", description = "A 10-character ASIN.")),
     responses((status = 200, description = "The offers", body = schema::OffersAnswer)))]
 pub async fn offers(
     State(state): State<AppState>,
@@ -156,7 +156,7 @@ pub const ORDER_LINE_FIELDS: &[&str] = &["seller_id", "sku", "quantity"];
 ///
 /// Who: operator.
 #[utoipa::path(post, path = "/v1/stores/{store}/orders", operation_id = "placeOrder", tag = "operator",
-    params(("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
+    params(("store" = String, Path, example = "US", description = "A store code of the region (US, CA, MX by default); matched without regard to case.")),
     request_body = schema::Order,
     responses(
         (status = 201, description = "Accepted", body = schema::OrderAnswer),
@@ -229,7 +229,7 @@ pub async fn place_order(
 ///
 /// Who: operator.
 #[utoipa::path(post, path = "/v1/stores/{store}/orders/{order_id}/cancel", operation_id = "cancelOrder", tag = "operator",
-    params(("store" = String, Path, description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("order_id" = String, Path, description = "The order id the order was placed with.")),
+    params(("store" = String, Path, example = "US", description = "A store code of the region (US, CA, MX by default); matched without regard to case."), ("order_id" = String, Path, description = "The order id the order was placed with.")),
     responses(
         (status = 200, description = "Cancelled (also when it already was)", body = schema::CancelAnswer),
         (status = 404, description = "NOT_FOUND: no such order in this store", body = schema::ErrorBody),

@@ -557,6 +557,8 @@ pub struct PriceInput {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct ListingBody {
+    /// The product's ASIN; it must have a detail page in the store.
+    #[schema(pattern = "^[A-Za-z0-9]{10}$", example = "B0ABCD1234")]
     pub asin: String,
     /// Required for a new listing.
     pub price: Option<PriceInput>,
@@ -595,6 +597,7 @@ pub struct ListingChange {
 #[allow(dead_code)]
 pub struct OrderLine {
     pub seller_id: String,
+    #[schema(min_length = 1, max_length = 40)]
     pub sku: String,
     #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub quantity: i64,
@@ -607,7 +610,14 @@ pub struct OrderLine {
 pub struct Order {
     /// The marketplace's order id, 1 to 128 printable characters; a replay answers the
     /// first answer again (R19).
+    #[schema(min_length = 1, max_length = 128)]
     pub order_id: String,
     #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<OrderLine>,
 }
+
+/// `POST /v1/uploads`: the file's bytes as the request body.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // the body is streamed to disk; this type is the document's
+pub struct UploadFile(Vec<u8>);

@@ -34,8 +34,8 @@ pub struct UploadQuery {
 ///
 /// Who: seller.
 #[utoipa::path(post, path = "/v1/uploads", operation_id = "createUpload", tag = "seller",
-    params(("store" = String, Query, description = "The store the file is for.")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes, as saved."),
+    params(("store" = String, Query, example = "US", description = "The store the file is for.")),
+    request_body(content = Option<schema::UploadFile>, content_type = "application/octet-stream", description = "The file's bytes, as saved. An empty body is queued like any file and ends FATAL, with the reason in its status and report."),
     responses(
         (status = 202, description = "Queued", body = schema::UploadQueued),
         (status = 413, description = "PAYLOAD_TOO_LARGE: a file over the upload limit", body = schema::ErrorBody),
