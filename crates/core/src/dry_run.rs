@@ -92,8 +92,14 @@ impl Tx for DryRun<'_> {
     fn append_ledger(&mut self, _: &LedgerEntry) -> StoreResult<()> {
         Ok(())
     }
-    fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>> {
-        self.inner.ledger(seller, sku)
+    fn ledger_page(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.inner.ledger_page(seller, sku, after, limit)
     }
     fn append_event(&mut self, _: &SellerId, _: OffsetDateTime, _: &EventBody) -> StoreResult<i64> {
         Ok(0)

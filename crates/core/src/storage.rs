@@ -84,8 +84,29 @@ pub trait Tx {
     // --- ledger ---
     /// Stores the entry; `entry.seq` is ignored and assigned by the database.
     fn append_ledger(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
-    /// The SKU's entries, oldest first, including those of deleted pools.
-    fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>>;
+    /// Up to `limit` of the SKU's entries with `seq` above `after`, oldest first,
+    /// including those of deleted pools: a ledger of any length is read a page at a time.
+    fn ledger_page(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+    /// The SKU's whole ledger, oldest first (for callers that need all of it at once).
+    fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>> {
+        const PAGE: usize = 10_000;
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |e: &LedgerEntry| e.seq);
+            let page = self.ledger_page(seller, sku, after, PAGE)?;
+            let done = page.len() < PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
 
     // --- events ---
     /// Numbers the event with the seller's next `seq` (1, 2, 3, ... without gaps) and

@@ -458,23 +458,95 @@ pub async fn ledger(
     State(state): State<AppState>,
     Seller(seller): Seller,
     PathParams(raw): PathParams<String>,
-) -> ApiResult<Json<schema::LedgerAnswer>> {
+) -> ApiResult<Response> {
     let sku = input::sku(&raw, "sku")?;
-    let s = sku.clone();
-    let (entries, listed) = state
+    let (s, who) = (sku.clone(), seller.clone());
+    let (first, listed) = state
         .service
         .read(move |tx, _| {
-            let entries = tx.ledger(&seller, &s)?;
-            let listed = !tx.load_sku(&seller, &s)?.listings.is_empty();
+            let entries = tx.ledger_page(&who, &s, 0, LEDGER_PAGE_ENTRIES)?;
+            let listed = !tx.load_sku(&who, &s)?.listings.is_empty();
             Ok((entries, listed))
         })
         .await?;
-    if entries.is_empty() && !listed {
+    if first.is_empty() && !listed {
         return Err(ApiError::not_found(format!(
             "You have no listing of SKU {sku} and no ledger history for it."
         )));
     }
-    Ok(Json(schema::LedgerAnswer {
-        entries: entries.iter().map(render::ledger_entry).collect(),
-    }))
+    if first.len() < LEDGER_PAGE_ENTRIES {
+        let answer = schema::LedgerAnswer {
+            entries: first.iter().map(render::ledger_entry).collect(),
+        };
+        return Ok(Json(answer).into_response());
+    }
+    Ok(ledger_stream(state, seller, sku, first))
+}
+
+/// Ledger entries read per storage read: a ledger of any length is answered with the
+/// memory of one page, since a busy SKU's ledger grows with every order.
+const LEDGER_PAGE_ENTRIES: usize = 5_000;
+
+/// The answer of `LedgerAnswer`, written a page at a time as it is read.
+fn ledger_stream(
+    state: AppState,
+    seller: onestock_core::types::SellerId,
+    sku: onestock_core::types::Sku,
+    first: Vec<onestock_core::model::LedgerEntry>,
+) -> Response {
+    fn entries_json(page: &[onestock_core::model::LedgerEntry], first: bool) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(page.len() * 180);
+        for (i, e) in page.iter().enumerate() {
+            if !(first && i == 0) {
+                buf.push(b',');
+            }
+            // Writing a struct of strings and numbers into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut buf, &render::ledger_entry(e));
+        }
+        buf
+    }
+    let (send, recv) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    tokio::spawn(async move {
+        let mut head = b"{\"entries\":[".to_vec();
+        head.extend(entries_json(&first, true));
+        let mut after = first.last().map(|e| e.seq);
+        if send.send(Ok(head)).await.is_err() {
+            return;
+        }
+        while let Some(seq) = after {
+            let (who, s) = (seller.clone(), sku.clone());
+            let page = state
+                .service
+                .read(move |tx, _| tx.ledger_page(&who, &s, seq, LEDGER_PAGE_ENTRIES))
+                .await;
+            let chunk = match page {
+                Ok(page) => {
+                    after = (page.len() == LEDGER_PAGE_ENTRIES)
+                        .then(|| page.last().map(|e| e.seq))
+                        .flatten();
+                    Ok(entries_json(&page, false))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "read a ledger page");
+                    // Cut short, so the client sees a broken answer rather than a short ledger.
+                    Err(std::io::Error::other(
+                        "the ledger could not be read to its end",
+                    ))
+                }
+            };
+            let failed = chunk.is_err();
+            if send.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+        let _ = send.send(Ok(b"]}".to_vec())).await;
+    });
+    let stream = futures_util::stream::unfold(recv, |mut recv| async move {
+        recv.recv().await.map(|chunk| (chunk, recv))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }

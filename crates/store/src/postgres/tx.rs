@@ -1103,12 +1103,20 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>> {
+    fn ledger_page(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
         self.flush_ledger()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.conn.query(
             "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
-             FROM ledger_entry WHERE seller_id = $1 AND sku = $2 ORDER BY seq",
-            &[&seller.0, &sku.as_str()],
+             FROM ledger_entry WHERE seller_id = $1 AND sku = $2 AND seq > $3
+             ORDER BY seq LIMIT $4",
+            &[&seller.0, &sku.as_str(), &after, &limit],
         )?;
         rows.iter()
             .map(|r| {

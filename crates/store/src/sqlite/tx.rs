@@ -874,15 +874,30 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>> {
+    fn ledger_page(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
         let mut st = self
             .conn
             .prepare_cached(
                 "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
-                 FROM ledger_entry WHERE seller_id = ?1 AND sku = ?2 ORDER BY seq",
+                 FROM ledger_entry WHERE seller_id = ?1 AND sku = ?2 AND seq > ?3
+                 ORDER BY seq LIMIT ?4",
             )
             .map_err(db_err)?;
-        let mut rows = st.query([seller.as_str(), sku.as_str()]).map_err(db_err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = st
+            .query(rusqlite::params![
+                seller.as_str(),
+                sku.as_str(),
+                after,
+                limit
+            ])
+            .map_err(db_err)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(db_err)? {
             let reason_raw: String = row.get(5).map_err(db_err)?;
