@@ -92,6 +92,14 @@ impl Tx for DryRun<'_> {
     fn append_ledger(&mut self, _: &LedgerEntry) -> StoreResult<()> {
         Ok(())
     }
+    fn ledger_newest(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.inner.ledger_newest(seller, sku, limit)
+    }
     fn ledger_page(
         &mut self,
         seller: &SellerId,

@@ -93,6 +93,13 @@ pub trait Tx {
         after: i64,
         limit: usize,
     ) -> StoreResult<Vec<LedgerEntry>>;
+    /// The SKU's newest `limit` entries, oldest first: what a page shows of a long ledger.
+    fn ledger_newest(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>>;
     /// The SKU's whole ledger, oldest first (for callers that need all of it at once).
     fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>> {
         const PAGE: usize = 10_000;

@@ -932,8 +932,18 @@ fn batched_order_throughput() {
         t.db.read(|tx| tx.last_event_seq(&s1)).expect("seq"),
         (BATCH * (BATCHES + 3)) as i64
     );
+    let all = t.db.read(|tx| tx.ledger(&s1, &k)).expect("ledger");
+    assert_eq!(all.len(), BATCH * (BATCHES + 3));
+    let newest =
+        t.db.read(|tx| tx.ledger_newest(&s1, &k, 3))
+            .expect("newest");
     assert_eq!(
-        t.db.read(|tx| tx.ledger(&s1, &k)).expect("ledger").len(),
-        BATCH * (BATCHES + 3)
+        newest,
+        all[all.len() - 3..].to_vec(),
+        "the newest 3, oldest first"
     );
+    let page =
+        t.db.read(|tx| tx.ledger_page(&s1, &k, all[9].seq, 5))
+            .expect("page");
+    assert_eq!(page, all[10..15].to_vec(), "5 entries after the 10th");
 }

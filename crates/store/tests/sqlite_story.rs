@@ -744,7 +744,16 @@ fn sqlite_order_timing() {
         assert_eq!(state.pools[0].quantity, 0);
         assert_eq!(state.pools[0].version, 1 + ORDERS);
         assert_eq!(tx.last_event_seq(&seller)?, ORDERS);
-        assert_eq!(tx.ledger(&seller, &s)?.len() as i64, ORDERS);
+        let all = tx.ledger(&seller, &s)?;
+        assert_eq!(all.len() as i64, ORDERS);
+        let newest = tx.ledger_newest(&seller, &s, 3)?;
+        assert_eq!(
+            newest,
+            all[all.len() - 3..].to_vec(),
+            "the newest 3, oldest first"
+        );
+        let page = tx.ledger_page(&seller, &s, all[9].seq, 5)?;
+        assert_eq!(page, all[10..15].to_vec(), "5 entries after the 10th");
         Ok(())
     })
     .unwrap();

@@ -33,7 +33,7 @@ const LIVE_WAIT: Duration = Duration::from_secs(25);
 const LIVE_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Events read per look while waiting.
 const LIVE_EVENTS_PER_READ: usize = 500;
-/// Ledger entries shown in the table, newest first (the chart draws them all).
+/// Ledger entries shown in the table, newest first (the chart draws more).
 const LEDGER_ROWS_MAX: usize = 200;
 /// Ledger entries the chart draws at most (the newest ones).
 const CHART_POINTS_MAX: usize = 2_000;
@@ -78,7 +78,9 @@ pub async fn page(
                 Some(v) => tx.page(&v.asin, &v.store)?.map(|p| p.title),
                 None => None,
             };
-            let ledger = tx.ledger(&seller, &s)?;
+            // The newest entries only: the page's memory stays bounded however long
+            // the ledger grows (the API's ledger streams all of it).
+            let ledger = tx.ledger_newest(&seller, &s, CHART_POINTS_MAX + 1)?;
             let last_seq = tx.last_event_seq(&seller)?;
             Ok(SkuData {
                 views,
@@ -179,7 +181,9 @@ pub async fn page(
                     }
                 }
             }
-            @if data.ledger.len() > LEDGER_ROWS_MAX {
+            @if data.ledger.len() > CHART_POINTS_MAX {
+                p.muted { "The newest " (LEDGER_ROWS_MAX) " of more than " (CHART_POINTS_MAX) " changes; the API's ledger has them all." }
+            } @else if data.ledger.len() > LEDGER_ROWS_MAX {
                 p.muted { "The newest " (LEDGER_ROWS_MAX) " of " (data.ledger.len()) " changes; the API's ledger has them all." }
             }
         }

@@ -1136,6 +1136,38 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
+    fn ledger_newest(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.flush_ledger()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.conn.query(
+            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
+             FROM ledger_entry WHERE seller_id = $1 AND sku = $2 ORDER BY seq DESC LIMIT $3",
+            &[&seller.0, &sku.as_str(), &limit],
+        )?;
+        rows.iter()
+            .rev()
+            .map(|r| {
+                Ok(LedgerEntry {
+                    seq: col(r, 0)?,
+                    at: codec::time_of(col(r, 1)?)?,
+                    seller_id: seller.clone(),
+                    sku: sku.clone(),
+                    pool_id: col(r, 2)?,
+                    delta: col(r, 3)?,
+                    quantity_after: col(r, 4)?,
+                    reason: codec::reason(col(r, 5)?)?,
+                    store: codec::store(col(r, 6)?)?,
+                    reference: col(r, 7)?,
+                })
+            })
+            .collect()
+    }
+
     fn append_event(
         &mut self,
         seller: &SellerId,

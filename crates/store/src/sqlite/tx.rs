@@ -918,6 +918,44 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
+    fn ledger_newest(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        limit: usize,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
+                 FROM ledger_entry WHERE seller_id = ?1 AND sku = ?2 ORDER BY seq DESC LIMIT ?3",
+            )
+            .map_err(db_err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = st
+            .query(rusqlite::params![seller.as_str(), sku.as_str(), limit])
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let reason_raw: String = row.get(5).map_err(db_err)?;
+            let store_raw: String = row.get(6).map_err(db_err)?;
+            out.push(LedgerEntry {
+                seq: row.get(0).map_err(db_err)?,
+                at: from_micros(row.get(1).map_err(db_err)?)?,
+                seller_id: seller.clone(),
+                sku: sku.clone(),
+                pool_id: row.get(2).map_err(db_err)?,
+                delta: row.get(3).map_err(db_err)?,
+                quantity_after: row.get(4).map_err(db_err)?,
+                reason: reason(&reason_raw)?,
+                store: codec::store(&store_raw)?,
+                reference: row.get(7).map_err(db_err)?,
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     fn append_event(
         &mut self,
         seller: &SellerId,
