@@ -1,19 +1,24 @@
 //! `onestock bench`: single-unit orders on one shared pool listed in three stores, from
 //! many concurrent clients, through the same service the API uses, with durable
 //! commits; then the same orders the naive way (one transaction per order) for a ratio
-//! measured in the same run. Prints figures; asserts nothing.
+//! measured in the same run. Prints figures, and after every run checks what the run
+//! left in the database (`check_orders`): no pool below zero, ledger deltas that add up
+//! to each pool's quantity, a pool that fell by exactly the orders answered as accepted,
+//! each of them once in the ledger. A failed check ends the benchmark with an error.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use onestock_core::clock::SystemClock;
-use onestock_core::model::OrderLine;
+use onestock_core::model::{LedgerEntry, LedgerReason, OrderLine, SkuState};
 use onestock_core::region::Region;
 use onestock_core::rules::{
     self, Command, Ctx, ListingInput, NewProduct, Outcome, PriceInput, Source,
 };
+use onestock_core::storage::{StoreError, StoreResult, Tx};
 use onestock_core::types::{Asin, SellerId, Sku, StoreCode};
 use onestock_store::Database;
 
@@ -40,11 +45,16 @@ struct Fixture {
     db: Database,
     region: Arc<Region>,
     seller: SellerId,
-    sku: Sku,
+    asin: Asin,
     stores: Vec<StoreCode>,
 }
 
+/// The quantity each run's pool starts with: more than any run can sell.
+const POOL_START: i64 = 1_000_000_000;
+
 struct RunResult {
+    /// Order numbers (see [`ORDER_NUMBER`]) answered as accepted, in no order.
+    accepted: Vec<u64>,
     orders: u64,
     refused: u64,
     elapsed: Duration,
@@ -52,9 +62,15 @@ struct RunResult {
     p99_ms: f64,
 }
 
-fn summarize(mut latencies: Vec<Duration>, refused: u64, elapsed: Duration) -> RunResult {
+fn summarize(
+    mut latencies: Vec<Duration>,
+    accepted: Vec<u64>,
+    refused: u64,
+    elapsed: Duration,
+) -> RunResult {
     latencies.sort();
     RunResult {
+        accepted,
         orders: latencies.len() as u64,
         refused,
         elapsed,
@@ -101,7 +117,6 @@ async fn setup(url: &str) -> anyhow::Result<Fixture> {
         Outcome::Seller(s) => s.seller_id,
         _ => return Err(anyhow!("unexpected outcome")),
     };
-    let sku = Sku::parse(&format!("BENCH-{}", &seller.0[4..12])).map_err(err)?;
     let stores: Vec<StoreCode> = region.stores.iter().map(|s| s.code.clone()).collect();
     // One ASIN with a page in every store: the first store creates it, the others
     // match it by identifier (R3).
@@ -134,19 +149,34 @@ async fn setup(url: &str) -> anyhow::Result<Fixture> {
         }
     }
     let asin = shared_asin.ok_or_else(|| anyhow!("no product"))?;
-    for (i, store) in region.stores.iter().enumerate() {
-        service
+    Ok(Fixture {
+        service,
+        db,
+        region,
+        seller,
+        asin,
+        stores,
+    })
+}
+
+/// A new SKU listed in every store on one shared pool of [`POOL_START`]: each run sells
+/// from its own, so its checks read its own ledger only.
+async fn new_pool(f: &Fixture, run: &str) -> anyhow::Result<Sku> {
+    let sku =
+        Sku::parse(&format!("BENCH-{}-{run}", &f.seller.0[4..12])).map_err(|e| anyhow!("{e}"))?;
+    for (i, store) in f.region.stores.iter().enumerate() {
+        f.service
             .execute(Command::PutListing {
-                seller: seller.clone(),
+                seller: f.seller.clone(),
                 sku: sku.clone(),
                 store: store.code.clone(),
                 input: ListingInput {
-                    asin: Some(asin.clone()),
+                    asin: Some(f.asin.clone()),
                     price: Some(PriceInput {
                         amount: rust_decimal::Decimal::new(999, 2),
                         currency: store.currency.clone(),
                     }),
-                    quantity: (i == 0).then_some(1_000_000_000),
+                    quantity: (i == 0).then_some(POOL_START),
                     ..ListingInput::default()
                 },
                 source: Source::Api,
@@ -155,107 +185,273 @@ async fn setup(url: &str) -> anyhow::Result<Fixture> {
             .await
             .map_err(|e| anyhow!("{e}"))?;
     }
-    Ok(Fixture {
-        service,
-        db,
-        region,
-        seller,
-        sku,
-        stores,
-    })
+    Ok(sku)
 }
 
 /// Order numbers as storefronts hand them out: increasing across all clients (an index
 /// keyed by order id then grows at its end, as it does in production).
 static ORDER_NUMBER: AtomicU64 = AtomicU64::new(0);
 
-fn order(f: &Fixture, run: &str, client: usize, i: u64) -> Command {
+/// One order of one unit, and its number.
+fn order(f: &Fixture, sku: &Sku, run: &str, client: usize, i: u64) -> (u64, Command) {
     let n = ORDER_NUMBER.fetch_add(1, Ordering::Relaxed);
-    Command::PlaceOrder {
+    let cmd = Command::PlaceOrder {
         store: f.stores[(client + i as usize) % f.stores.len()].clone(),
         order_id: format!("{run}-{n:012}"),
         lines: vec![OrderLine {
             seller_id: f.seller.clone(),
-            sku: f.sku.clone(),
+            sku: sku.clone(),
             quantity: 1,
         }],
-    }
+    };
+    (n, cmd)
 }
 
-async fn run_grouped(f: &Arc<Fixture>, clients: usize, seconds: f64) -> RunResult {
+/// Whether an answer is a newly placed order (not a replay, R19).
+fn placed(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Order { replay: false, .. })
+}
+
+async fn run_grouped(
+    f: &Arc<Fixture>,
+    sku: &Sku,
+    run: &str,
+    clients: usize,
+    seconds: f64,
+) -> RunResult {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let refused = Arc::new(AtomicU64::new(0));
-    let run = format!("g{clients}-{}", rand::random::<u32>());
     let mut tasks = Vec::new();
     for c in 0..clients {
         let f = f.clone();
-        let run = run.clone();
+        let run = run.to_owned();
+        let sku = sku.clone();
         let refused = refused.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut accepted = Vec::new();
             let mut i = 0u64;
             while Instant::now() < deadline {
+                let (n, cmd) = order(&f, &sku, &run, c, i);
                 let t = Instant::now();
-                match f.service.execute(order(&f, &run, c, i)).await {
-                    Ok(_) => latencies.push(t.elapsed()),
-                    Err(_) => {
+                match f.service.execute(cmd).await {
+                    Ok(o) if placed(&o) => {
+                        latencies.push(t.elapsed());
+                        accepted.push(n);
+                    }
+                    _ => {
                         refused.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 i += 1;
             }
-            latencies
+            (latencies, accepted)
         }));
     }
-    let mut all = Vec::new();
+    let (mut all, mut accepted) = (Vec::new(), Vec::new());
     for t in tasks {
-        if let Ok(l) = t.await {
+        if let Ok((l, a)) = t.await {
             all.extend(l);
+            accepted.extend(a);
         }
     }
-    summarize(all, refused.load(Ordering::Relaxed), started.elapsed())
+    summarize(
+        all,
+        accepted,
+        refused.load(Ordering::Relaxed),
+        started.elapsed(),
+    )
 }
 
-fn run_naive(f: &Arc<Fixture>, clients: usize, seconds: f64) -> RunResult {
+fn run_naive(f: &Arc<Fixture>, sku: &Sku, run: &str, clients: usize, seconds: f64) -> RunResult {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
-    let run = format!("n{clients}-{}", rand::random::<u32>());
     let refused = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..clients)
         .map(|c| {
             let f = f.clone();
-            let run = run.clone();
+            let run = run.to_owned();
+            let sku = sku.clone();
             let refused = refused.clone();
             std::thread::spawn(move || {
                 let mut latencies = Vec::new();
+                let mut accepted = Vec::new();
                 let mut i = 0u64;
                 while Instant::now() < deadline {
-                    let cmd = order(&f, &run, c, i);
+                    let (n, cmd) = order(&f, &sku, &run, c, i);
                     let t = Instant::now();
                     let ctx = Ctx {
                         region: &f.region,
                         now: time::OffsetDateTime::now_utc(),
                     };
                     match f.db.write(|tx| rules::execute(tx, ctx, &cmd)) {
-                        Ok(Ok(_)) => latencies.push(t.elapsed()),
+                        Ok(Ok(o)) if placed(&o) => {
+                            latencies.push(t.elapsed());
+                            accepted.push(n);
+                        }
                         _ => {
                             refused.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     i += 1;
                 }
-                latencies
+                (latencies, accepted)
             })
         })
         .collect();
-    let mut all = Vec::new();
+    let (mut all, mut accepted) = (Vec::new(), Vec::new());
     for t in threads {
-        if let Ok(l) = t.join() {
+        if let Ok((l, a)) = t.join() {
             all.extend(l);
+            accepted.extend(a);
         }
     }
-    summarize(all, refused.load(Ordering::Relaxed), started.elapsed())
+    summarize(
+        all,
+        accepted,
+        refused.load(Ordering::Relaxed),
+        started.elapsed(),
+    )
+}
+
+/// Checks one SKU's stored pools against its ledger: every entry's `quantity_after` is
+/// the running sum of its pool's deltas and never below zero, and each pool's deltas add
+/// up to its quantity, which is not below zero. The first problem found, if any.
+fn check_ledger(state: &SkuState, ledger: &[LedgerEntry]) -> Result<(), String> {
+    let sku = state.sku.as_str();
+    let mut running: HashMap<i64, i64> = HashMap::new();
+    let mut last_seq = i64::MIN;
+    for e in ledger {
+        if e.seq <= last_seq {
+            return Err(format!(
+                "{sku}: ledger entry {} after {last_seq} (not oldest first)",
+                e.seq
+            ));
+        }
+        last_seq = e.seq;
+        let sum = running.entry(e.pool_id).or_insert(0);
+        *sum += e.delta;
+        if e.quantity_after != *sum {
+            return Err(format!(
+                "{sku}: ledger entry {} of pool {}: quantity_after {} is not the running sum {}",
+                e.seq, e.pool_id, e.quantity_after, sum
+            ));
+        }
+        if *sum < 0 {
+            return Err(format!(
+                "{sku}: pool {} went below zero ({sum}) at ledger entry {}",
+                e.pool_id, e.seq
+            ));
+        }
+    }
+    for pool in &state.pools {
+        if pool.quantity < 0 {
+            return Err(format!(
+                "{sku}: pool {} is below zero: {}",
+                pool.pool_id, pool.quantity
+            ));
+        }
+        let sum = running.get(&pool.pool_id).copied().unwrap_or(0);
+        if sum != pool.quantity {
+            return Err(format!(
+                "{sku}: pool {} holds {}, its ledger deltas sum to {sum}",
+                pool.pool_id, pool.quantity
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// After a run: reads the run's SKU and its ledger and checks them against the orders
+/// the run counted as accepted. Returns the line to print, or the failure.
+async fn check_orders(
+    f: &Fixture,
+    sku: &Sku,
+    run: &str,
+    mut accepted: Vec<u64>,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let (seller, s) = (f.seller.clone(), sku.clone());
+    let (state, ledger) = f
+        .service
+        .read(move |tx, _| Ok((tx.load_sku(&seller, &s)?, tx.ledger(&seller, &s)?)))
+        .await
+        .map_err(|e| anyhow!("read the run's pool and ledger: {e}"))?;
+    let fail = |why: String| anyhow!("invariants FAILED after run {run}: {why}");
+    check_ledger(&state, &ledger).map_err(fail)?;
+    let pool = match state.pools.as_slice() {
+        [p] if p.shared && state.listings.len() == f.stores.len() => p,
+        _ => {
+            return Err(fail(format!(
+                "expected one shared pool under {} listings, found {} pools under {} listings",
+                f.stores.len(),
+                state.pools.len(),
+                state.listings.len()
+            )));
+        }
+    };
+    let fell = POOL_START - pool.quantity;
+    if fell != accepted.len() as i64 {
+        return Err(fail(format!(
+            "the pool fell by {fell} ({POOL_START} to {}), the run counted {} accepted orders: {}",
+            pool.quantity,
+            accepted.len(),
+            if fell > accepted.len() as i64 {
+                "oversold"
+            } else {
+                "accepted orders lost"
+            }
+        )));
+    }
+    // Each accepted order once in the ledger, and no other order.
+    let prefix = format!("{run}-");
+    let mut in_ledger = Vec::with_capacity(accepted.len());
+    for e in ledger.iter().filter(|e| e.reason == LedgerReason::Order) {
+        let n = e
+            .reference
+            .strip_prefix(&prefix)
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                fail(format!(
+                    "ledger entry {} names order {:?}, not one of this run",
+                    e.seq, e.reference
+                ))
+            })?;
+        if e.delta != -1 {
+            return Err(fail(format!(
+                "order {} took {} units, not 1",
+                e.reference, -e.delta
+            )));
+        }
+        in_ledger.push(n);
+    }
+    accepted.sort_unstable();
+    in_ledger.sort_unstable();
+    if let Some(n) = in_ledger.windows(2).find(|w| w[0] == w[1]).map(|w| w[0]) {
+        return Err(fail(format!(
+            "order {prefix}{n:012} appears more than once in the ledger"
+        )));
+    }
+    if accepted != in_ledger {
+        let missing = accepted
+            .iter()
+            .find(|n| in_ledger.binary_search(n).is_err());
+        let extra = in_ledger
+            .iter()
+            .find(|n| accepted.binary_search(n).is_err());
+        return Err(fail(format!(
+            "{} accepted orders, {} order entries in the ledger; first accepted but absent: {missing:?}, first present but not accepted: {extra:?}",
+            accepted.len(),
+            in_ledger.len()
+        )));
+    }
+    Ok(format!(
+        "invariants: ok (pool fell by {fell} = {} accepted orders; ledger sums match; no pool below zero; checked {} ledger entries in {:.0} ms)",
+        accepted.len(),
+        ledger.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    ))
 }
 
 /// The time of one durable commit that writes one row, measured on this database now.
@@ -277,8 +473,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             format!("sqlite:{}", tmp.join("bench.db").display())
         }
     };
+    let result = measure(&args, &url).await;
+    if args.database_url.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<()> {
     println!("onestock bench: database {url}, {} s per run", args.seconds);
-    let f = Arc::new(setup(&url).await?);
+    let f = Arc::new(setup(url).await?);
+    let result = measure_runs(args, &f).await;
+    // A PostgreSQL client blocks as its connection closes: never on a runtime thread.
+    let _ = tokio::task::spawn_blocking(move || drop(f)).await;
+    result
+}
+
+async fn measure_runs(args: &BenchArgs, f: &Arc<Fixture>) -> anyhow::Result<()> {
     let db = f.db.clone();
     let commit = tokio::task::spawn_blocking(move || commit_time(&db)).await??;
     let commit_ms = commit.as_secs_f64() * 1000.0;
@@ -290,9 +501,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "clients", "orders/s", "p50 ms", "p99 ms", "batch avg", "bound orders/s"
     );
     let mut grouped_at = std::collections::HashMap::new();
+    let mut checks = Vec::new();
     for &clients in &args.clients {
+        let run = format!("g{clients}-{:08x}", rand::random::<u32>());
+        let sku = new_pool(f, &run).await?;
         let before = f.service.writer_stats();
-        let r = run_grouped(&f, clients, args.seconds).await;
+        let r = run_grouped(f, &sku, &run, clients, args.seconds).await;
         let after = f.service.writer_stats();
         let batches = (after.batches - before.batches).max(1);
         let batch_avg = (after.commands - before.commands) as f64 / batches as f64;
@@ -314,6 +528,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         );
         grouped_at.insert(clients, r.rate());
+        let line = check_orders(f, &sku, &run, r.accepted).await?;
+        println!("         {line}");
+        checks.push(line);
     }
     println!();
     println!("naive (one transaction per order, same rules, same database):");
@@ -322,9 +539,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "clients", "orders/s", "p50 ms", "p99 ms", "ratio"
     );
     for &clients in &args.naive_clients {
-        let f2 = f.clone();
+        let run = format!("n{clients}-{:08x}", rand::random::<u32>());
+        let sku = new_pool(f, &run).await?;
+        let (f2, sku2, run2) = (f.clone(), sku.clone(), run.clone());
         let seconds = args.seconds;
-        let r = tokio::task::spawn_blocking(move || run_naive(&f2, clients, seconds)).await?;
+        let r = tokio::task::spawn_blocking(move || run_naive(&f2, &sku2, &run2, clients, seconds))
+            .await?;
         let ratio = grouped_at
             .get(&clients)
             .map(|g| format!("{:.1}x", g / r.rate().max(1e-9)))
@@ -337,20 +557,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             r.p99_ms,
             ratio
         );
+        let line = check_orders(f, &sku, &run, r.accepted).await?;
+        println!("         {line}");
+        checks.push(line);
     }
-    let sku = f.sku.clone();
-    let seller = f.seller.clone();
-    let left = f
-        .service
-        .read(move |tx, _| tx.load_sku(&seller, &sku))
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let q = left.pools.first().map(|p| p.quantity).unwrap_or(-1);
     println!();
-    println!("pool quantity after the runs: {q}");
-    if args.database_url.is_none() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
+    println!(
+        "every run checked: {} of {} with zero oversell and ledger sums intact",
+        checks.len(),
+        args.clients.len() + args.naive_clients.len()
+    );
     Ok(())
 }
 
@@ -415,6 +631,123 @@ fn write_upload_file(path: &std::path::Path, rows: usize, salt: u32) -> anyhow::
     }
     w.flush()?;
     Ok(())
+}
+
+/// New-listing rows whose SKU the upload check reads, at most (evenly spread).
+const UPLOAD_CHECK_NEW_SAMPLE: usize = 1_000;
+/// Bad rows whose SKU the upload check reads (none must exist), at most.
+const UPLOAD_CHECK_BAD_SAMPLE: usize = 100;
+
+/// What `write_upload_file` put in the file: rows that must fail, the quantity each
+/// shared SKU must end with (the last row naming it wins; 5, as set before, when none).
+struct UploadExpectation {
+    bad: i64,
+    shared: Vec<i64>,
+}
+
+fn upload_expectation(rows: usize) -> UploadExpectation {
+    let mut shared = vec![5; UPLOAD_BENCH_SHARED];
+    let mut bad = 0;
+    for i in 0..rows {
+        match i % 20 {
+            0 => bad += 1,
+            1..=5 => shared[i % UPLOAD_BENCH_SHARED] = (i % 50) as i64,
+            _ => {}
+        }
+    }
+    UploadExpectation { bad, shared }
+}
+
+/// After `DONE`: reads the upload and a bounded set of SKUs straight from the database
+/// and checks them against the file: every row counted, the bad ones failed, every
+/// shared SKU (and a sample of the new ones) at the file's quantity with ledger sums
+/// intact and no pool below zero, no listing for a sampled bad row. The line to print.
+async fn check_upload(
+    url: &str,
+    seller: SellerId,
+    upload_id: String,
+    rows: usize,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let want = upload_expectation(rows);
+    let u = url.to_owned();
+    let db = tokio::task::spawn_blocking(move || Database::open(&u))
+        .await?
+        .with_context(|| format!("open {url} to check the upload"))?;
+    let rows_i = rows as i64;
+    let checked = tokio::task::spawn_blocking(move || {
+        db.read(|tx| {
+            let mut problems: Vec<String> = Vec::new();
+            let Some(up) = tx.upload(&upload_id)? else {
+                return Ok(Err(format!("upload {upload_id} is not in the database")));
+            };
+            if up.records_processed != rows_i
+                || up.records_successful + up.records_failed != rows_i
+                || up.records_failed != want.bad
+                || up.checkpoint != rows_i
+            {
+                problems.push(format!(
+                    "the file has {rows_i} rows ({} bad): the upload says {} processed, {} successful, {} failed, checkpoint {}",
+                    want.bad, up.records_processed, up.records_successful, up.records_failed, up.checkpoint
+                ));
+            }
+            let sku = |raw: String| Sku::parse(&raw).map_err(|e| StoreError::Other(e.to_string()));
+            let mut skus = 0usize;
+            let mut check = |tx: &mut dyn Tx, sku: Sku, quantity: i64, listings: usize| -> StoreResult<()> {
+                skus += 1;
+                let state = tx.load_sku(&seller, &sku)?;
+                let ledger = tx.ledger(&seller, &sku)?;
+                if let Err(e) = check_ledger(&state, &ledger) {
+                    problems.push(e);
+                }
+                let held: Vec<i64> = state.pools.iter().map(|p| p.quantity).collect();
+                if state.listings.len() != listings || held != [quantity] {
+                    problems.push(format!(
+                        "{}: {} listings on pools holding {held:?}; the file says {listings} listings holding {quantity}",
+                        sku.as_str(),
+                        state.listings.len()
+                    ));
+                }
+                Ok(())
+            };
+            for (k, q) in want.shared.iter().enumerate() {
+                check(tx, sku(format!("SHARED-{k}"))?, *q, 2)?;
+            }
+            // Evenly spread, each moved to the next new-listing row (i % 20 >= 6).
+            let new_rows: std::collections::BTreeSet<usize> = (0..UPLOAD_CHECK_NEW_SAMPLE)
+                .map(|j| j * rows / UPLOAD_CHECK_NEW_SAMPLE)
+                .map(|i| i + 6usize.saturating_sub(i % 20))
+                .filter(|i| *i < rows)
+                .collect();
+            for i in new_rows {
+                check(tx, sku(format!("NEW-{i}"))?, (i % 7) as i64, 1)?;
+            }
+            let mut bad_checked = 0;
+            for i in (0..rows).step_by(20).take(UPLOAD_CHECK_BAD_SAMPLE) {
+                bad_checked += 1;
+                let state = tx.load_sku(&seller, &sku(format!("BAD-{i}"))?)?;
+                if !state.listings.is_empty() || !state.pools.is_empty() {
+                    problems.push(format!("BAD-{i} is a bad row, yet it is listed: {state:?}"));
+                }
+            }
+            problems.truncate(10);
+            Ok(if problems.is_empty() {
+                Ok((up.records_successful, up.records_failed, skus, bad_checked))
+            } else {
+                Err(problems.join("; "))
+            })
+        })
+    })
+    .await?
+    .map_err(|e| anyhow!("read the upload's results: {e}"))?;
+    let (applied, failed, skus, bad_checked) =
+        checked.map_err(|why| anyhow!("invariants FAILED after the upload: {why}"))?;
+    Ok(format!(
+        "invariants: ok ({applied} rows applied + {failed} refused = {rows} rows in the file; \
+         {skus} SKUs at the file's quantities with ledger sums matching and no pool below zero; \
+         {bad_checked} bad rows not listed; checked in {:.0} ms)",
+        started.elapsed().as_secs_f64() * 1000.0
+    ))
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -552,6 +885,11 @@ pub async fn run_upload(args: UploadBenchArgs) -> anyhow::Result<()> {
             Some(kib) => println!("server peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0),
             None => println!("server peak memory: not readable"),
         }
+        if state["status"] != "DONE" {
+            return Err(anyhow!("the upload ended {}, not DONE: {state}", state["status"]));
+        }
+        let seller_id = SellerId(seller["seller_id"].as_str().unwrap_or_default().to_owned());
+        println!("{}", check_upload(&url, seller_id, id, args.rows).await?);
         Ok::<(), anyhow::Error>(())
     }
     .await;
@@ -559,4 +897,84 @@ pub async fn run_upload(args: UploadBenchArgs) -> anyhow::Result<()> {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onestock_core::model::Pool;
+    use onestock_core::types::Condition;
+
+    fn entry(seq: i64, delta: i64, quantity_after: i64) -> LedgerEntry {
+        LedgerEntry {
+            seq,
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            seller_id: SellerId("s".into()),
+            sku: Sku::parse("A").expect("sku"),
+            pool_id: 7,
+            delta,
+            quantity_after,
+            reason: LedgerReason::Order,
+            store: StoreCode::parse("US").expect("store"),
+            reference: String::new(),
+        }
+    }
+
+    fn state(quantity: i64) -> SkuState {
+        let mut s = SkuState::empty(SellerId("s".into()), Sku::parse("A").expect("sku"));
+        s.pools.push(Pool {
+            pool_id: 7,
+            shared: true,
+            quantity,
+            condition: Condition::New,
+            version: 1,
+        });
+        s
+    }
+
+    #[test]
+    fn the_ledger_check_finds_each_break() {
+        let good = [entry(1, 5, 5), entry(2, -1, 4)];
+        assert!(check_ledger(&state(4), &good).is_ok());
+        let e = check_ledger(&state(3), &good).expect_err("sum");
+        assert!(e.contains("sum to 4"), "{e}");
+        let e = check_ledger(&state(4), &[entry(1, 5, 5), entry(2, -1, 5)]).expect_err("after");
+        assert!(e.contains("running sum"), "{e}");
+        let e = check_ledger(&state(-1), &[entry(1, -1, -1)]).expect_err("below zero");
+        assert!(e.contains("below zero"), "{e}");
+    }
+
+    /// A tiny benchmark on SQLite passes its checks, and the check refuses a run whose
+    /// accepted orders do not match the ledger.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_short_bench_checks_its_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite:{}", dir.path().join("b.db").display());
+        let args = BenchArgs {
+            database_url: Some(url.clone()),
+            clients: vec![4],
+            naive_clients: vec![2],
+            seconds: 0.2,
+        };
+        measure(&args, &url).await.expect("the checks pass");
+
+        let f = Arc::new(setup(&url).await.expect("setup"));
+        let sku = new_pool(&f, "t1").await.expect("pool");
+        let r = run_grouped(&f, &sku, "t1", 2, 0.1).await;
+        assert!(!r.accepted.is_empty());
+        let mut wrong = r.accepted.clone();
+        wrong.push(u64::MAX);
+        let e = check_orders(&f, &sku, "t1", wrong)
+            .await
+            .expect_err("an extra order");
+        assert!(e.to_string().contains("invariants FAILED"), "{e}");
+        let mut fewer = r.accepted.clone();
+        fewer.pop();
+        let e = check_orders(&f, &sku, "t1", fewer)
+            .await
+            .expect_err("a lost order");
+        assert!(e.to_string().contains("oversold"), "{e}");
+        let line = check_orders(&f, &sku, "t1", r.accepted).await.expect("ok");
+        assert!(line.starts_with("invariants: ok"), "{line}");
+    }
 }

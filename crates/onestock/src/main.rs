@@ -51,8 +51,9 @@ enum Cmd {
             hide_env_values = true
         )]
         operator_token: Option<String>,
-        /// Requests per second and token before answering 429 RATE_LIMITED (0: no
-        /// limit).
+        /// Requests per second for each seller token before answering 429 RATE_LIMITED
+        /// with Retry-After (0: no limit). Seller tokens only: the operator's token, which
+        /// carries every storefront's orders, is never limited.
         #[arg(long, env = "ONESTOCK_RATE_LIMIT", default_value_t = onestock::server::RATE_LIMIT_DEFAULT)]
         rate_limit: u32,
         /// Connections served at once; more are refused with 503. Default: 10,000, or
@@ -113,10 +114,11 @@ enum Cmd {
     /// Write an empty inventory-loader template to FILE (`.xlsx`: a workbook; any other
     /// name: tab-separated text), or to standard output.
     Template { file: Option<PathBuf> },
-    /// Measure order throughput: group commit against one transaction per order.
+    /// Measure order throughput: group commit against one transaction per order; after
+    /// each run, check no oversell and that the ledger sums hold.
     Bench(onestock::bench::BenchArgs),
     /// Measure upload processing: a generated file, from upload to DONE, and the
-    /// server's peak memory.
+    /// server's peak memory; then check the rows applied and the ledger sums.
     BenchUpload(onestock::bench::UploadBenchArgs),
 }
 

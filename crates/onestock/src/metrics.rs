@@ -3,7 +3,10 @@
 //!
 //! - process-wide atomics ([`METRICS`]): counting costs one relaxed add, and nothing here
 //!   can fail. Counted by [`count_requests`] (a middleware on every door): requests by
-//!   status class, orders accepted and refused, uploads queued. Counted by the connection
+//!   status class, uploads queued, and orders refused before they reach the writer (a
+//!   bad body, a missing token). Counted by the writer as it decides them
+//!   ([`order_decided`]): orders accepted, replayed and refused by the rules, also those
+//!   whose client hung up before the answer. Counted by the connection
 //!   loop of `server.rs`: open connections. Read at scrape time: the writer's batches,
 //!   commands and busy time (`Service::writer_stats`).
 //! - the `metrics` crate's recorder ([`prometheus`], installed once per process), for
@@ -11,6 +14,7 @@
 //!   route, the writer's batch sizes and transaction times, upload rows committed, the
 //!   upload queue. `docs/operations.md` lists every name.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -213,6 +217,40 @@ impl Drop for OpenConnection {
     }
 }
 
+/// What the writer decided about a store order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderOutcome {
+    /// Placed now (answered 201).
+    Accepted,
+    /// Placed before under the same id (answered 200, R19).
+    Replayed,
+    /// Refused by the rules (answered 4xx).
+    Refused,
+}
+
+/// A store order the writer has decided, counted there: its caller may have gone away
+/// (the client hung up, so the answer is never sent) and the order still counts.
+pub fn order_decided(outcome: OrderOutcome) {
+    let counter = match outcome {
+        OrderOutcome::Accepted => &METRICS.orders_accepted,
+        OrderOutcome::Replayed => &METRICS.orders_replayed,
+        OrderOutcome::Refused => &METRICS.orders_refused,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+tokio::task_local! {
+    /// Set while [`count_requests`] waits for an order's answer: becomes true when the
+    /// writer's answer reached the handler, so the writer has counted the order already.
+    static ORDER_COUNTED: Cell<bool>;
+}
+
+/// The writer's answer to a store order reached its caller (`Service::execute`): the
+/// middleware around the request, if any, must not count the order again.
+pub fn order_answer_received() {
+    let _ = ORDER_COUNTED.try_with(|c| c.set(true));
+}
+
 /// Whether a path is `/v1/stores/{store}/orders` (a new order, not a cancel).
 fn is_order_path(path: &str) -> bool {
     let mut parts = path.trim_end_matches('/').split('/');
@@ -252,14 +290,18 @@ impl Metrics {
             .fetch_add(u64::try_from(failed).unwrap_or(0), Ordering::Relaxed);
     }
 
-    /// Counts one answer to `method path`.
-    pub fn record(&self, method: &Method, path: &str, status: StatusCode) {
+    /// Counts one answer to `method path`. `order_counted`: the answer is the writer's
+    /// decision about a store order, which [`order_decided`] has counted.
+    pub fn record(&self, method: &Method, path: &str, status: StatusCode, order_counted: bool) {
         let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
         self.responses[class].fetch_add(1, Ordering::Relaxed);
         if method != Method::POST {
             return;
         }
         if is_order_path(path) {
+            if order_counted {
+                return;
+            }
             let counter = match status.as_u16() {
                 201 => &self.orders_accepted,
                 200 => &self.orders_replayed,
@@ -311,7 +353,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP onestock_orders_total Store orders by outcome: accepted (201), replayed (200, R19), refused (4xx)."
+            "# HELP onestock_orders_total Store orders by outcome: accepted (201), replayed (200, R19), refused (4xx); counted when decided, also if the client hung up first."
         );
         let _ = writeln!(out, "# TYPE onestock_orders_total counter");
         for (outcome, n) in [
@@ -414,9 +456,18 @@ pub async fn count_requests(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = route_label(&req);
-    let response = next.run(req).await;
+    let (response, order_counted) = if method == Method::POST && is_order_path(&path) {
+        ORDER_COUNTED
+            .scope(Cell::new(false), async {
+                let response = next.run(req).await;
+                (response, ORDER_COUNTED.with(Cell::get))
+            })
+            .await
+    } else {
+        (next.run(req).await, false)
+    };
     let status = response.status();
-    METRICS.record(&method, &path, status);
+    METRICS.record(&method, &path, status, order_counted);
     let method = method_label(&method);
     metrics::counter!(
         HTTP_REQUESTS,

@@ -158,14 +158,20 @@ impl Service {
     /// Runs a command through the writer and waits for its durable answer.
     pub async fn execute(&self, cmd: Command) -> Result<Outcome, AppError> {
         let (reply, answer) = oneshot::channel();
+        let order = matches!(cmd, Command::PlaceOrder { .. });
         self.submitted.fetch_add(1, Ordering::AcqRel);
         self.queue
             .send(Job { cmd, reply })
             .await
             .map_err(|_| AppError::Internal("the writer has stopped".into()))?;
-        answer
+        let answer = answer
             .await
-            .map_err(|_| AppError::Internal("the writer dropped the command".into()))?
+            .map_err(|_| AppError::Internal("the writer dropped the command".into()))?;
+        if order {
+            // The writer counted it (`count_order`); the request's middleware must not.
+            crate::metrics::order_answer_received();
+        }
+        answer
     }
 
     /// Runs `f` on a reader connection, off the async threads.
@@ -267,6 +273,22 @@ fn caught<R>(f: impl FnOnce() -> StoreResult<R>) -> StoreResult<R> {
     })
 }
 
+/// Counts a store order's outcome in `/metrics` once the writer knows it, whether or not
+/// its caller is still there to be answered. A storage failure (500) is not counted.
+fn count_order(cmd: &Command, answer: &Result<Outcome, AppError>) {
+    use crate::metrics::OrderOutcome;
+    if !matches!(cmd, Command::PlaceOrder { .. }) {
+        return;
+    }
+    let outcome = match answer {
+        Ok(Outcome::Order { replay: false, .. }) => OrderOutcome::Accepted,
+        Ok(Outcome::Order { replay: true, .. }) => OrderOutcome::Replayed,
+        Err(AppError::Domain(_)) => OrderOutcome::Refused,
+        Ok(_) | Err(AppError::Internal(_)) => return,
+    };
+    crate::metrics::order_decided(outcome);
+}
+
 fn writer_loop(
     db: Database,
     region: Arc<Region>,
@@ -349,6 +371,9 @@ fn writer_loop(
             .sum();
         crate::metrics::writer_batch_committed(batch.len(), upload_rows, elapsed);
         events.send_modify(|n| *n += 1);
+        for (job, answer) in batch.iter().zip(&answers) {
+            count_order(&job.cmd, answer);
+        }
         for (job, answer) in batch.drain(..).zip(answers) {
             // A caller that went away (client disconnected) is no error.
             let _ = job.reply.send(answer);
