@@ -210,14 +210,9 @@ enum ListingsCmd {
 fn open_failed(url: &str, e: anyhow::Error) -> anyhow::Error {
     let text = format!("{e:#}");
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let db = url
-            .rsplit('/')
-            .next()
-            .and_then(|d| d.split('?').next())
-            .unwrap_or("onestock");
-        e.context(format!(
-            "cannot open {url}. onestock creates its tables, not the database: check that PostgreSQL answers at that address and that the database exists (create it with `createdb {db}` or `psql -c 'create database {db}'`), and that the user may connect"
-        ))
+        // The storage error already says what failed and what to do (create the
+        // database, start the server, fix the user), without the URL's password.
+        e.context(format!("cannot open {}", onestock::server::shown_url(url)))
     } else if text.contains("unable to open")
         || text.contains("readonly")
         || text.contains("permission")
@@ -226,7 +221,7 @@ fn open_failed(url: &str, e: anyhow::Error) -> anyhow::Error {
             "cannot open {url}: check that its folder exists and is writable"
         ))
     } else {
-        e
+        e.context(format!("cannot open {url}"))
     }
 }
 
@@ -378,7 +373,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .or(given_operator_token);
                 onestock::demo::seed(&app.state.service, &base, operator.as_deref()).await?;
             }
-            println!("onestock serving on {base} (database {url})");
+            println!(
+                "onestock serving on {base} (database {})",
+                onestock::server::shown_url(&url)
+            );
             let service = app.state.service.clone();
             let stop_asked = Arc::new(std::sync::OnceLock::new());
             let asked = stop_asked.clone();
@@ -412,9 +410,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let u = url.clone();
             tokio::task::spawn_blocking(move || onestock_store::Database::open(&u))
                 .await?
-                .with_context(|| format!("migrate {url}"))
-                .map_err(|e| open_failed(&url, e))?;
-            println!("database {url} is up to date");
+                .map_err(|e| open_failed(&url, e.into()))?;
+            println!(
+                "database {} is up to date",
+                onestock::server::shown_url(&url)
+            );
             Ok(())
         }
         Cmd::Seller {

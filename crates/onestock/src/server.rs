@@ -72,7 +72,7 @@ pub async fn build(config: ServerConfig) -> anyhow::Result<App> {
     let url = config.database_url.clone();
     let db = tokio::task::spawn_blocking(move || Database::open(&url))
         .await?
-        .with_context(|| format!("open database {}", config.database_url))?;
+        .with_context(|| format!("open database {}", shown_url(&config.database_url)))?;
     let (digest, generated) = match &config.operator_token {
         Some(t) if !t.trim().is_empty() => (token_digest(t.trim()), None),
         _ => {
@@ -497,5 +497,37 @@ impl HttpBody for Counted {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// A database URL as it may be printed: a password in it is replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod shown_url_tests {
+    use super::shown_url;
+
+    #[test]
+    fn a_password_is_never_shown() {
+        assert_eq!(
+            shown_url("postgres://app:s3cret@db.example:5432/onestock"),
+            "postgres://app:***@db.example:5432/onestock"
+        );
+        assert_eq!(
+            shown_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(shown_url("sqlite:onestock.db"), "sqlite:onestock.db");
     }
 }
