@@ -482,8 +482,7 @@ mod real_clients {
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    /// Installing the two libraries from PyPI takes about 20 s; the script under 10 s.
-    const INSTALL_TIMEOUT: Duration = Duration::from_secs(240);
+    /// The script takes under 10 s.
     const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
     fn dir() -> PathBuf {
@@ -491,58 +490,16 @@ mod real_clients {
     }
 
     async fn run(cmd: &mut tokio::process::Command, limit: Duration, what: &str) -> String {
-        cmd.kill_on_drop(true);
-        let out = tokio::time::timeout(limit, cmd.output())
-            .await
-            .unwrap_or_else(|_| panic!("{what}: no answer within {limit:?}"))
-            .unwrap_or_else(|e| panic!("{what}: could not start: {e}"));
-        let text = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{what} failed:\n{text}");
+        let (ok, text) = common::python::run(cmd, limit, what).await;
+        assert!(ok, "{what} failed:\n{text}");
         text
     }
 
-    /// The virtual environment, made (or remade when the requirements changed).
+    /// The virtual environment's python, made (or remade when the requirements changed).
     async fn venv() -> PathBuf {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-        let venv = target.join("spapi-venv");
-        let python = venv.join("bin/python");
-        let wanted =
-            std::fs::read_to_string(dir().join("requirements.txt")).expect("requirements.txt");
-        let stamp = venv.join("onestock-requirements.txt");
-        if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
-            return python;
-        }
-        run(
-            tokio::process::Command::new("python3")
-                .args(["-m", "venv", "--clear"])
-                .arg(&venv),
-            INSTALL_TIMEOUT,
-            "python3 -m venv",
-        )
-        .await;
-        run(
-            tokio::process::Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(dir().join("requirements.txt")),
-            INSTALL_TIMEOUT,
-            "pip install -r requirements.txt",
-        )
-        .await;
-        std::fs::write(&stamp, wanted).expect("stamp");
-        python
+        common::python::venv("spapi-venv", &dir().join("requirements.txt"))
+            .await
+            .join("bin/python")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,24 @@ use super::extract::{Obj, type_name};
 /// Separates SKU and store inside a listing cursor; a SKU never holds a control character.
 const CURSOR_SEPARATOR: char = '\u{1f}';
 
+/// The `limit` of a paged list: `default` when absent, else a whole number from 1 to
+/// `max`, or `INVALID_REQUEST` naming `limit`.
+pub fn page_limit(raw: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "limit",
+                format!("limit is a whole number from 1 to {max}; got {raw:?}."),
+            )
+        })
+}
+
 /// A price object `{"amount": "19.99", "currency": "USD"}` (the amount a string).
 pub fn price(value: Value, field: &str) -> ApiResult<PriceInput> {
     let invalid_price = |message: String| {
@@ -221,6 +239,15 @@ mod tests {
 
     fn code<T: std::fmt::Debug>(r: ApiResult<T>) -> ErrorCode {
         r.expect_err("an error").code()
+    }
+
+    #[test]
+    fn page_limits() {
+        assert_eq!(page_limit(None, 50, 1000).ok(), Some(50));
+        assert_eq!(page_limit(Some(" 7 "), 50, 1000).ok(), Some(7));
+        for bad in ["0", "1001", "-1", "ten", ""] {
+            assert!(page_limit(Some(bad), 50, 1000).is_err(), "{bad}");
+        }
     }
 
     #[test]

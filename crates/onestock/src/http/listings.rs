@@ -410,20 +410,7 @@ pub async fn page(
         .as_deref()
         .map(|c| input::decode_cursor(c, region))
         .transpose()?;
-    let limit = match q.limit.as_deref() {
-        None => PAGE_LIMIT_DEFAULT,
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=PAGE_LIMIT_MAX).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "limit",
-                    format!("limit is a whole number from 1 to {PAGE_LIMIT_MAX}; got {raw:?}."),
-                )
-            })?,
-    };
+    let limit = input::page_limit(q.limit.as_deref(), PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX)?;
     let (items, next) = state
         .service
         .read(move |tx, ctx| {

@@ -82,20 +82,7 @@ pub async fn list_sellers(
     _op: Operator,
     QueryParams(q): QueryParams<SellersQuery>,
 ) -> ApiResult<Json<schema::SellerPage>> {
-    let limit = match q.limit.as_deref() {
-        None => SELLERS_LIMIT_DEFAULT,
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=SELLERS_LIMIT_MAX).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "limit",
-                    format!("limit is a whole number from 1 to {SELLERS_LIMIT_MAX}; got {raw:?}."),
-                )
-            })?,
-    };
+    let limit = input::page_limit(q.limit.as_deref(), SELLERS_LIMIT_DEFAULT, SELLERS_LIMIT_MAX)?;
     let after = q
         .cursor
         .filter(|c| !c.trim().is_empty())

@@ -164,20 +164,7 @@ pub async fn list(
         .as_deref()
         .map(|s| input::store(state.service.region(), s))
         .transpose()?;
-    let limit = match q.limit.as_deref() {
-        None => UPLOADS_LIMIT_DEFAULT,
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=UPLOADS_LIMIT_MAX).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "limit",
-                    format!("limit is a whole number from 1 to {UPLOADS_LIMIT_MAX}; got {raw:?}."),
-                )
-            })?,
-    };
+    let limit = input::page_limit(q.limit.as_deref(), UPLOADS_LIMIT_DEFAULT, UPLOADS_LIMIT_MAX)?;
     let before = q.cursor.filter(|c| !c.trim().is_empty());
     let page = state
         .service

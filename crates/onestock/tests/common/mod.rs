@@ -3,6 +3,8 @@
 //! test reads like the rule of SPEC.md it proves.
 #![allow(dead_code)]
 
+pub mod python;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
