@@ -131,7 +131,7 @@ pub async fn seed(
         .map_err(app_err)?;
     if seeded.is_some() {
         println!(
-            "demo: this database already holds the demo data (its token was printed when it was made)"
+            "demo: this database already holds the demo data; its seller token was printed when it was made. Lost it? Create a seller with `onestock seller create NAME` (operator token), or start from a fresh database (move onestock.db away)"
         );
         return Ok(());
     }

@@ -33,7 +33,7 @@ enum Cmd {
         /// Address to listen on.
         #[arg(long, env = "ONESTOCK_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// A region file (TOML, SPEC section 2). Default: North America (US, CA, MX).
+        /// A region file (TOML, described in docs/rules.md, "Stores and regions"). Default: North America (US, CA, MX).
         #[arg(long)]
         region: Option<PathBuf>,
         /// Fill an empty database with a demo seller and listings, and print how to
@@ -128,7 +128,7 @@ struct RemoteArgs {
     /// The server's address.
     #[arg(long, env = "ONESTOCK_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// The bearer token: a seller's, or the operator's for `seller create`.
+    /// The bearer token: the seller's for listings, uploads and the ledger; the operator's for `seller create` and `seller list`.
     #[arg(long, env = "ONESTOCK_TOKEN", hide_env_values = true)]
     token: String,
 }

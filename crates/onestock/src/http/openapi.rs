@@ -59,7 +59,7 @@ use super::schema;
     modifiers(&Refusals),
     security(("bearer" = [])),
     tags(
-        (name = "anyone", description = "Calls any token may make, or none."),
+        (name = "anyone", description = "Calls any token may make, the operator's or a seller's; /healthz and the OpenAPI document need none."),
         (name = "seller", description = "A seller's calls: catalog, listings, uploads, events."),
         (name = "operator", description = "The marketplace operator's calls: sellers, offers, orders."),
     ),
