@@ -3,10 +3,10 @@
 //!
 //! - process-wide atomics ([`METRICS`]): counting costs one relaxed add, and nothing here
 //!   can fail. Counted by [`count_requests`] (a middleware on every door): requests by
-//!   status class, uploads queued, and orders refused before they reach the writer (a
-//!   bad body, a missing token). Counted by the writer as it decides them
-//!   ([`order_decided`]): orders accepted, replayed and refused by the rules, also those
-//!   whose client hung up before the answer. Counted by the connection
+//!   status class, uploads queued. Counted by the writer as it decides them
+//!   ([`order_decided`]), in one place: orders accepted, replayed and refused by the
+//!   rules, also those whose client hung up before the answer (an order refused before
+//!   the rules, for a bad body or a missing token, is a 4xx of the orders route). Counted by the connection
 //!   loop of `server.rs`: open connections. Read at scrape time: the writer's batches,
 //!   commands and busy time (`Service::writer_stats`).
 //! - the `metrics` crate's recorder ([`prometheus`], installed once per process), for
@@ -14,7 +14,6 @@
 //!   route, the writer's batch sizes and transaction times, upload rows committed, the
 //!   upload queue. `docs/operations.md` lists every name.
 
-use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -239,41 +238,6 @@ pub fn order_decided(outcome: OrderOutcome) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-tokio::task_local! {
-    /// Set while [`count_requests`] waits for an order's answer: becomes true when the
-    /// writer's answer reached the handler, so the writer has counted the order already.
-    static ORDER_COUNTED: Cell<bool>;
-}
-
-/// The writer's answer to a store order reached its caller (`Service::execute`): the
-/// middleware around the request, if any, must not count the order again.
-pub fn order_answer_received() {
-    let _ = ORDER_COUNTED.try_with(|c| c.set(true));
-}
-
-/// Whether a path is `/v1/stores/{store}/orders` (a new order, not a cancel).
-fn is_order_path(path: &str) -> bool {
-    let mut parts = path.trim_end_matches('/').split('/');
-    matches!(
-        (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next()
-        ),
-        (
-            Some(""),
-            Some("v1"),
-            Some("stores"),
-            Some(_),
-            Some("orders"),
-            None
-        )
-    )
-}
-
 impl Metrics {
     /// An upload this process finished: `DONE` (with its rows) or `FATAL`.
     pub fn upload_finished(&self, fatal: bool, done: bool, rows: i64, failed: i64) {
@@ -290,26 +254,15 @@ impl Metrics {
             .fetch_add(u64::try_from(failed).unwrap_or(0), Ordering::Relaxed);
     }
 
-    /// Counts one answer to `method path`. `order_counted`: the answer is the writer's
-    /// decision about a store order, which [`order_decided`] has counted.
-    pub fn record(&self, method: &Method, path: &str, status: StatusCode, order_counted: bool) {
+    /// Counts one answer to `method path`. Store orders are not counted here but where
+    /// the writer decides them ([`order_decided`]), once, whether or not the caller waits.
+    pub fn record(&self, method: &Method, path: &str, status: StatusCode) {
         let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
         self.responses[class].fetch_add(1, Ordering::Relaxed);
         if method != Method::POST {
             return;
         }
-        if is_order_path(path) {
-            if order_counted {
-                return;
-            }
-            let counter = match status.as_u16() {
-                201 => &self.orders_accepted,
-                200 => &self.orders_replayed,
-                400..=499 => &self.orders_refused,
-                _ => return,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-        } else if path.trim_end_matches('/') == "/v1/uploads" {
+        if path.trim_end_matches('/') == "/v1/uploads" {
             let counter = match status.as_u16() {
                 202 => &self.uploads_queued,
                 400..=499 => &self.uploads_refused,
@@ -353,7 +306,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP onestock_orders_total Store orders by outcome: accepted (201), replayed (200, R19), refused (4xx); counted when decided, also if the client hung up first."
+            "# HELP onestock_orders_total Store orders the rules decided: accepted (201), replayed (200, R19), refused by a rule (4xx); counted when decided, also if the client hung up first. Requests refused before the rules (no token, a malformed body) count in onestock_http_requests_total."
         );
         let _ = writeln!(out, "# TYPE onestock_orders_total counter");
         for (outcome, n) in [
@@ -456,18 +409,9 @@ pub async fn count_requests(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = route_label(&req);
-    let (response, order_counted) = if method == Method::POST && is_order_path(&path) {
-        ORDER_COUNTED
-            .scope(Cell::new(false), async {
-                let response = next.run(req).await;
-                (response, ORDER_COUNTED.with(Cell::get))
-            })
-            .await
-    } else {
-        (next.run(req).await, false)
-    };
+    let response = next.run(req).await;
     let status = response.status();
-    METRICS.record(&method, &path, status, order_counted);
+    METRICS.record(&method, &path, status);
     let method = method_label(&method);
     metrics::counter!(
         HTTP_REQUESTS,
@@ -492,15 +436,6 @@ pub fn route_label(req: &axum::extract::Request) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn order_paths_are_recognised() {
-        assert!(is_order_path("/v1/stores/US/orders"));
-        assert!(is_order_path("/v1/stores/us/orders/"));
-        assert!(!is_order_path("/v1/stores/US/orders/o-1/cancel"));
-        assert!(!is_order_path("/v1/stores/US/items/B000000001/offers"));
-        assert!(!is_order_path("/v1/uploads"));
-    }
 
     #[test]
     fn invented_methods_share_one_label() {

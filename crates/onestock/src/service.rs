@@ -158,20 +158,14 @@ impl Service {
     /// Runs a command through the writer and waits for its durable answer.
     pub async fn execute(&self, cmd: Command) -> Result<Outcome, AppError> {
         let (reply, answer) = oneshot::channel();
-        let order = matches!(cmd, Command::PlaceOrder { .. });
         self.submitted.fetch_add(1, Ordering::AcqRel);
         self.queue
             .send(Job { cmd, reply })
             .await
             .map_err(|_| AppError::Internal("the writer has stopped".into()))?;
-        let answer = answer
-            .await
-            .map_err(|_| AppError::Internal("the writer dropped the command".into()))?;
-        if order {
-            // The writer counted it (`count_order`); the request's middleware must not.
-            crate::metrics::order_answer_received();
-        }
         answer
+            .await
+            .map_err(|_| AppError::Internal("the writer dropped the command".into()))?
     }
 
     /// Runs `f` on a reader connection, off the async threads.
