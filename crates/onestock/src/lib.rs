@@ -14,4 +14,5 @@ pub mod request_id;
 pub mod server;
 pub mod service;
 pub mod spapi;
+pub mod streamed;
 pub mod upload;

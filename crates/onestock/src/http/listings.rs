@@ -492,7 +492,7 @@ fn ledger_stream(
         }
         buf
     }
-    let (send, recv) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let (send, body) = crate::streamed::body();
     tokio::spawn(async move {
         let mut head = b"{\"entries\":[".to_vec();
         head.extend(entries_json(&first, true));
@@ -528,12 +528,9 @@ fn ledger_stream(
         }
         let _ = send.send(Ok(b"]}".to_vec())).await;
     });
-    let stream = futures_util::stream::unfold(recv, |mut recv| async move {
-        recv.recv().await.map(|chunk| (chunk, recv))
-    });
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        axum::body::Body::from_stream(stream),
+        body,
     )
         .into_response()
 }

@@ -148,8 +148,7 @@ pub const ORDER_LINE_FIELDS: &[&str] = &["seller_id", "sku", "quantity"];
     responses(
         (status = 201, description = "Accepted", body = schema::OrderAnswer),
         (status = 200, description = "A replay of an accepted order: the first answer", body = schema::OrderAnswer),
-        (status = 409, description = "INSUFFICIENT_STOCK, LISTING_NOT_BUYABLE or ORDER_ID_REUSED: nothing was applied", body = schema::ErrorBody),
-        (status = 404, description = "NOT_FOUND: a line names a SKU the seller does not list in this store", body = schema::ErrorBody),
+        (status = 409, description = "INSUFFICIENT_STOCK, LISTING_NOT_BUYABLE (also a listing that was deleted or never existed) or ORDER_ID_REUSED: nothing was applied", body = schema::ErrorBody),
         (status = 413, description = "PAYLOAD_TOO_LARGE: a JSON body over 1 MiB", body = schema::ErrorBody),
     ))]
 pub async fn place_order(

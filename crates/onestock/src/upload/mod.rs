@@ -122,7 +122,7 @@ impl Uploads {
             let lines: Vec<ReportLine> = first.into_iter().map(|(_, l)| l).collect();
             return Ok(Body::from(report_text(&upload, &lines)));
         }
-        let (send, recv) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+        let (send, body) = crate::streamed::body();
         let service = self.service.clone();
         tokio::spawn(async move {
             let mut head = Vec::new();
@@ -163,7 +163,7 @@ impl Uploads {
                 }
             }
         });
-        Ok(Body::from_stream(tokio_stream_of(recv)))
+        Ok(body)
     }
 
     async fn run(self: Arc<Self>) {
@@ -383,10 +383,4 @@ fn report_text(upload: &Upload, lines: &[ReportLine]) -> String {
         );
     }
     report::format_report(upload.records_processed, upload.records_successful, lines)
-}
-
-fn tokio_stream_of(
-    mut recv: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| recv.poll_recv(cx))
 }
