@@ -22,6 +22,9 @@ use serde_json::json;
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// Cases per operation and phase.
 const EXAMPLES: &str = "25";
+/// Fewer generated cases than this means the run tested (almost) nothing: each run
+/// covers at least 12 operations.
+const CASES_PER_RUN_MIN: u64 = 200;
 /// The checks of the issue: no 5xx, and every answer as the document says.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,negative_data_rejection";
@@ -110,6 +113,15 @@ async fn check(backend: Backend) {
             .filter(|l| l.contains("generated") || l.contains("Operations:"))
             .collect();
         println!("schemathesis ({who}, {backend:?}): {}", summary.join(" | "));
+        // A run that selected nothing would pass too: it must have sent real cases.
+        let generated: u64 = out
+            .lines()
+            .find_map(|l| l.trim().split_once(" generated,")?.0.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            generated >= CASES_PER_RUN_MIN,
+            "schemathesis ({who}) generated {generated} cases, fewer than {CASES_PER_RUN_MIN}:\n{out}"
+        );
         if !ok {
             failures.push(format!("--- {who} ---\n{out}"));
         }
