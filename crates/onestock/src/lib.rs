@@ -15,4 +15,5 @@ pub mod server;
 pub mod service;
 pub mod spapi;
 pub mod streamed;
+pub mod unread_body;
 pub mod upload;

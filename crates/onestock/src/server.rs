@@ -351,11 +351,15 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let _ended = Ended(slot.clone());
     let counter = slot.clone();
+    let unread = Arc::new(crate::unread_body::Unread::default());
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let guard = ActiveRequest::new(counter.clone());
         let router = router.clone();
+        let unread = unread.clone();
         async move {
-            let response = router.oneshot(req.map(Body::new)).await?;
+            let expects_continue = req.headers().contains_key(axum::http::header::EXPECT);
+            let response = router.oneshot(unread.watch(req)).await?;
+            let response = unread.settle(expects_continue, response).await;
             Ok::<_, std::convert::Infallible>(response.map(|body| {
                 Body::new(Counted {
                     body,

@@ -433,6 +433,64 @@ async fn declared_length_above_the_limit_is_413_before_the_body(backend: Backend
     assert_eq!(server.unfinished_uploads().await, 0);
 }
 
+// ------------------------- refusals before the body: the connection says it closes
+
+/// A refusal answered before its body is read (an unknown feed-document URL, an upload
+/// without a token) reads a small rest of the body away before answering, so the client
+/// still sending gets the refusal (not "broken pipe") and its connection stays usable:
+/// before, a pooling client reused the connection hyper was closing and its next request
+/// failed with "connection closed before message completed" (seen in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_before_the_body_says_connection_close() {
+    let Some(server) = Server::start(Backend::Sqlite, quick_limits()).await else {
+        return;
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client");
+    let big = vec![b'x'; 1 << 20];
+    for round in 0..20 {
+        let refused = http
+            .put(format!("{}/spapi/feed-documents/up_nope", server.base))
+            .body(big.clone())
+            .send()
+            .await
+            .expect("put answered");
+        assert_eq!(refused.status(), 403, "round {round}");
+        assert!(
+            refused.headers().get("connection").is_none(),
+            "round {round}"
+        );
+        let refused = http
+            .post(format!("{}/v1/uploads?store=US", server.base))
+            .body(big.clone())
+            .send()
+            .await
+            .expect("upload answered");
+        assert_eq!(refused.status(), 401, "round {round}");
+        let next = http
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .expect("the next request on the pool is answered");
+        assert_eq!(next.status(), 200, "round {round}");
+    }
+    let read = http
+        .post(format!("{}/v1/sellers", server.base))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"name": "Kept alive"}))
+        .send()
+        .await
+        .expect("create seller");
+    assert_eq!(read.status(), 201);
+    assert!(
+        read.headers().get("connection").is_none(),
+        "a read body keeps the connection"
+    );
+}
+
 /// Opens an upload whose body is not finished (the handler has taken its place in the
 /// quota and is writing the file), and waits until its file exists.
 async fn open_partial_upload(server: &Server, seller: &Client, declared: u64) -> TcpStream {
