@@ -120,6 +120,9 @@ enum Cmd {
     /// Measure upload processing: a generated file, from upload to DONE, and the
     /// server's peak memory; then check the rows applied and the ledger sums.
     BenchUpload(onestock::bench::UploadBenchArgs),
+    /// Measure catalog keyword search: fill a throwaway database with generated pages,
+    /// then time searches one at a time and print their percentiles.
+    BenchSearch(onestock::bench::search::SearchBenchArgs),
 }
 
 /// A running server and the token to call it with.
@@ -532,5 +535,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench(args) => onestock::bench::run(args).await,
         Cmd::BenchUpload(args) => onestock::bench::run_upload(args).await,
+        Cmd::BenchSearch(args) => onestock::bench::search::run(args).await,
     }
 }

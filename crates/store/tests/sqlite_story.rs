@@ -758,3 +758,49 @@ fn sqlite_order_timing() {
     })
     .unwrap();
 }
+
+/// A word on more pages than a search ranks page by page (1,000) is a common word:
+/// pages with the query's rare words come first, every answer is of the store asked,
+/// and a common word alone still finds pages (docs/decisions.md, "Search").
+#[test]
+fn search_with_a_common_word_is_bounded_and_rare_words_come_first() {
+    let tmp = TempDb::new();
+    let db = Database::open(&tmp.url()).unwrap();
+    db.write(|tx| {
+        for i in 0..2_500 {
+            let st = if i % 2 == 0 { "US" } else { "CA" };
+            tx.insert_page(&page(
+                &format!("B0{i:08}"),
+                st,
+                &format!("steel kettle number{i}"),
+                "Acme",
+                "en",
+            ))?;
+        }
+        // Three pages with a rare word, among the newest.
+        for (i, st) in [(9_001, "US"), (9_002, "US"), (9_003, "CA")] {
+            tx.insert_page(&page(
+                &format!("B0{i:08}"),
+                st,
+                "steel kettle copperlined",
+                "Acme",
+                "en",
+            ))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    db.read(|tx| {
+        let found = tx.search_pages(&store("US"), "copperlined steel", 10)?;
+        assert_eq!(found.len(), 10);
+        let firsts: Vec<&str> = found[..2].iter().map(|p| p.asin.as_str()).collect();
+        assert_eq!(firsts, ["B000009001", "B000009002"], "the rare word first");
+        assert!(found.iter().all(|p| p.store == store("US")));
+        let common = tx.search_pages(&store("CA"), "kettle", 50)?;
+        assert_eq!(common.len(), 50);
+        assert!(common.iter().all(|p| p.store == store("CA")));
+        assert!(tx.search_pages(&store("US"), "---", 10)?.is_empty());
+        Ok(())
+    })
+    .unwrap();
+}

@@ -15,7 +15,7 @@ use super::schema;
 use crate::server::AppState;
 
 /// Pages a search answers at most.
-const SEARCH_RESULTS_MAX: usize = 50;
+pub const SEARCH_RESULTS_MAX: usize = 50;
 /// Longest search text, in characters: longer than any title, short enough to keep a
 /// query cheap.
 const SEARCH_TEXT_CHARS_MAX: usize = 500;

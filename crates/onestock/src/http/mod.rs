@@ -36,6 +36,7 @@ use axum::routing::{get, post, put};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub use catalog::SEARCH_RESULTS_MAX;
 pub use error::{ApiError, ApiResult, status_of};
 pub use extract::JSON_BODY_BYTES_MAX;
 

@@ -739,10 +739,26 @@ impl Tx for SqliteTx<'_> {
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        // Each term as an FTS5 string, so no user text is read as FTS syntax.
+        // A query with a term on very many pages is ranked with bounded work.
+        let counts = super::search::bounded_counts(self.conn, &terms)?;
+        if counts.iter().any(|&n| n > super::search::COMMON_TERM_PAGES) {
+            let ids = super::search::bounded(self.conn, store, &terms, &counts, limit)?;
+            let mut pages = Vec::with_capacity(ids.len());
+            for id in ids {
+                pages.extend(self.query_pages(
+                    concat!(
+                        "SELECT ",
+                        page_columns!(),
+                        " FROM catalog_page p WHERE p.page_id = ?1"
+                    ),
+                    [id],
+                )?);
+            }
+            return Ok(pages);
+        }
         let expression = terms
             .iter()
-            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+            .map(|t| super::search::quoted(t))
             .collect::<Vec<_>>()
             .join(" OR ");
         let found = self.query_pages(

@@ -6,6 +6,8 @@
 //! to each pool's quantity, a pool that fell by exactly the orders answered as accepted,
 //! each of them once in the ledger. A failed check ends the benchmark with an error.
 
+pub mod search;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
