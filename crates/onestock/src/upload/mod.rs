@@ -21,7 +21,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use onestock_core::error::{DomainError, ErrorCode};
 use onestock_core::model::{ReportKind, ReportLine, Upload, UploadStatus};
-use onestock_core::rules::{Command, UploadRecord};
+use onestock_core::rules::{Command, Outcome, UploadRecord};
 use onestock_core::types::{SellerId, StoreCode};
 use tokio::sync::Notify;
 
@@ -269,24 +269,41 @@ impl Uploads {
     async fn process(self: Arc<Self>, upload: Upload) -> Result<(), AppError> {
         let service = self.service.clone();
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || process_blocking(&service, &handle, upload))
+        tokio::task::spawn_blocking(move || process_blocking(service, &handle, upload))
             .await
             .map_err(|e| AppError::Internal(format!("upload task: {e}")))?
     }
 }
 
 fn process_blocking(
-    service: &Service,
+    service: Arc<Service>,
     handle: &tokio::runtime::Handle,
     upload: Upload,
 ) -> Result<(), AppError> {
-    let run = |cmd: Command| -> Result<(), AppError> {
-        match handle.block_on(service.execute(cmd)) {
+    let answer = |result: Result<Outcome, AppError>| -> Result<(), AppError> {
+        match result {
             Ok(_) => Ok(()),
             Err(AppError::Domain(e)) if e.code == ErrorCode::NotFound => Ok(()),
             Err(e) => Err(e),
         }
     };
+    let run = |cmd: Command| answer(handle.block_on(service.execute(cmd)));
+    // The chunk the writer is applying while the next one is read and parsed: parsing
+    // takes the other core instead of waiting. One at a time, so a chunk is sent only
+    // after the one before it is applied (a failed chunk stops the upload at its
+    // checkpoint, and no later chunk can pass it).
+    let mut applying: Option<tokio::task::JoinHandle<Result<Outcome, AppError>>> = None;
+    let wait =
+        |applying: &mut Option<tokio::task::JoinHandle<Result<Outcome, AppError>>>| match applying
+            .take()
+        {
+            Some(task) => answer(
+                handle
+                    .block_on(task)
+                    .map_err(|e| AppError::Internal(format!("upload chunk task: {e}")))?,
+            ),
+            None => Ok(()),
+        };
     let reader = match parse::open(std::path::Path::new(&upload.path)) {
         Ok(r) => r,
         // A disk that fails to read is no fault of the file: try again later.
@@ -322,14 +339,18 @@ fn process_blocking(
         }
         chunk.push(to_record(raw));
         if chunk.len() == ROWS_PER_CHUNK {
-            run(Command::ApplyUploadRows {
+            wait(&mut applying)?;
+            let cmd = Command::ApplyUploadRows {
                 upload_id: upload.upload_id.clone(),
                 warnings: std::mem::take(&mut warnings),
                 records: std::mem::take(&mut chunk),
                 done: false,
-            })?;
+            };
+            let service = service.clone();
+            applying = Some(handle.spawn(async move { service.execute(cmd).await }));
         }
     }
+    wait(&mut applying)?;
     if let Some(e) = reader.error() {
         // The file could not be read to its end (a disk error, say): leave the upload
         // unfinished so the worker tries again from its checkpoint.
