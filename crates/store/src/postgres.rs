@@ -35,6 +35,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_report_and_uploads.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_byte_order_keys.sql"),
+    ),
 ];
 
 /// An open PostgreSQL database: a URL and a small pool of connections.
@@ -309,11 +313,12 @@ impl Failure {
     }
 }
 
-/// A connection and its prepared statements: each statement is prepared once per
-/// connection, so a query is one round trip.
+/// A connection and its prepared statements: a statement is prepared once and then
+/// reused, so a query is one round trip, and prepared again after [`Prepared::replan_at`]
+/// executions so that its plan follows the tables' growth.
 pub(crate) struct Conn {
     client: Client,
-    statements: HashMap<&'static str, Statement>,
+    statements: HashMap<&'static str, Prepared>,
     failure: Option<Failure>,
     /// Set when the session's state is unknown (a failed ROLLBACK): never reused.
     broken: bool,
@@ -322,14 +327,48 @@ pub(crate) struct Conn {
     pub(crate) pool_ids: Vec<i64>,
 }
 
+/// A prepared statement and how often it ran.
+///
+/// PostgreSQL plans a prepared statement's sixth execution once for all (a generic plan)
+/// from the table sizes of that moment. A statement prepared on a new database keeps the
+/// plan of its near-empty tables: the batch's order look-up stayed a hash join over a
+/// scan of every order, and a benchmark on a fresh database ran at half the speed of the
+/// same benchmark on an analysed one (9,100 against 17,900 orders/s at 64 clients).
+/// Preparing it again at growing intervals lets the plan follow the data, for one
+/// `PREPARE` in thousands of executions.
+struct Prepared {
+    statement: Statement,
+    uses: u64,
+    replan_at: u64,
+}
+
+/// Executions before a statement is first prepared again.
+const REPLAN_EXECUTIONS_FIRST: u64 = 64;
+/// Each interval is this many times the one before ...
+const REPLAN_GROWTH: u64 = 4;
+/// ... up to this: a plan is at most this many executions old.
+const REPLAN_EXECUTIONS_MAX: u64 = 100_000;
+
 impl Conn {
     fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.client.prepare(sql)?;
-        self.statements.insert(sql, s.clone());
-        Ok(s)
+        let replan_at = match self.statements.get_mut(sql) {
+            Some(p) if p.uses < p.replan_at => {
+                p.uses += 1;
+                return Ok(p.statement.clone());
+            }
+            Some(p) => (p.replan_at * REPLAN_GROWTH).min(REPLAN_EXECUTIONS_MAX),
+            None => REPLAN_EXECUTIONS_FIRST,
+        };
+        let statement = self.client.prepare(sql)?;
+        self.statements.insert(
+            sql,
+            Prepared {
+                statement: statement.clone(),
+                uses: 1,
+                replan_at,
+            },
+        );
+        Ok(statement)
     }
 
     fn note(&mut self, e: postgres::Error) -> StoreError {
