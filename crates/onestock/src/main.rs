@@ -417,7 +417,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Migrate { database_url: url } => {
             let url = database_url(url);
             let u = url.clone();
-            tokio::task::spawn_blocking(move || onestock_store::Database::open(&u))
+            // Opened and closed on a blocking thread: a PostgreSQL client blocks as it
+            // closes, which panics on a runtime thread (migrate exited 101 after
+            // migrating).
+            tokio::task::spawn_blocking(move || onestock_store::Database::open(&u).map(drop))
                 .await?
                 .map_err(|e| open_failed(&url, e.into()))?;
             println!(

@@ -789,6 +789,28 @@ async fn cli_migrate_on_a_missing_postgres_database_says_to_create_it() {
     assert!(err.contains("onestock_never_created_"), "{err}");
 }
 
+/// `migrate` on PostgreSQL applies the migrations and exits 0, twice (it exited 101: the
+/// client was closed on a runtime thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_migrate_on_postgres_exits_zero() {
+    let Ok(admin) = std::env::var(common::POSTGRES_ENV) else {
+        println!("skipped: {} is not set", common::POSTGRES_ENV);
+        return;
+    };
+    let url =
+        tokio::task::spawn_blocking(move || onestock_store::postgres::create_test_database(&admin))
+            .await
+            .expect("join")
+            .expect("a test database");
+    let dir = tempfile::tempdir().expect("dir");
+    for round in 0..2 {
+        let (code, out, err) = cli(dir.path(), &["migrate", "--database-url", &url]).await;
+        assert_eq!(code, 0, "round {round}: {out}{err}");
+        assert!(out.contains("is up to date"), "{out}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
 #[tokio::test]
 async fn log_lines_carry_no_colour_codes_when_written_to_a_file() {
     let dir = tempfile::tempdir().expect("dir");
