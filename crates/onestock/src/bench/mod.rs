@@ -466,20 +466,33 @@ fn commit_time(db: &Database) -> anyhow::Result<Duration> {
     Ok(started.elapsed() / SAMPLES)
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let tmp = std::env::temp_dir().join(format!("onestock-bench-{}", rand::random::<u32>()));
-    let url = match &args.database_url {
-        Some(u) => u.clone(),
-        None => {
-            std::fs::create_dir_all(&tmp)?;
-            format!("sqlite:{}", tmp.join("bench.db").display())
-        }
-    };
-    let result = measure(&args, &url).await;
-    if args.database_url.is_none() {
-        let _ = std::fs::remove_dir_all(&tmp);
+/// Runs `measure` on the database named, or on a fresh SQLite file in a temporary
+/// folder (`prefix`-…) removed after the run.
+pub(crate) async fn on_bench_database<F, Fut>(
+    named: Option<&str>,
+    prefix: &str,
+    measure: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    if let Some(url) = named {
+        return measure(url.to_owned()).await;
     }
+    let tmp = std::env::temp_dir().join(format!("{prefix}-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&tmp)?;
+    let result = measure(format!("sqlite:{}", tmp.join("bench.db").display())).await;
+    let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let named = args.database_url.clone();
+    on_bench_database(named.as_deref(), "onestock-bench", |url| async move {
+        measure(&args, &url).await
+    })
+    .await
 }
 
 async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@
 //! prints their percentiles.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use onestock_core::clock::SystemClock;
@@ -16,6 +16,7 @@ use onestock_store::Database;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::percentile;
 use crate::http::SEARCH_RESULTS_MAX;
 use crate::service::Service;
 
@@ -108,28 +109,12 @@ fn page(
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 pub async fn run(args: SearchBenchArgs) -> anyhow::Result<()> {
-    let tmp = std::env::temp_dir().join(format!("onestock-sbench-{}", rand::random::<u32>()));
-    let url = match &args.database_url {
-        Some(u) => u.clone(),
-        None => {
-            std::fs::create_dir_all(&tmp)?;
-            format!("sqlite:{}", tmp.join("bench.db").display())
-        }
-    };
-    let result = measure(&args, &url).await;
-    if args.database_url.is_none() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    let named = args.database_url.clone();
+    super::on_bench_database(named.as_deref(), "onestock-sbench", |url| async move {
+        measure(&args, &url).await
+    })
+    .await
 }
 
 async fn measure(args: &SearchBenchArgs, url: &str) -> anyhow::Result<()> {
