@@ -947,3 +947,46 @@ fn batched_order_throughput() {
             .expect("page");
     assert_eq!(page, all[10..15].to_vec(), "5 entries after the 10th");
 }
+
+/// A query of a common word ranks at most 1,000 of its matches, all of the store asked;
+/// a rare word in the query (every word must match here) bounds the matches itself and
+/// its pages come first (docs/decisions.md, "Search with a common word").
+#[test]
+fn search_with_a_common_word_is_bounded() {
+    let Some(t) = TestDb::new() else { return };
+    t.db.write(|tx| {
+        for i in 0..2_500 {
+            let st = if i % 2 == 0 { "US" } else { "CA" };
+            tx.insert_page(&page(
+                &format!("B0{i:08}"),
+                st,
+                "en",
+                &format!("steel kettle number{i}"),
+                "Acme",
+                &[],
+            ))?;
+        }
+        for (i, st) in [(9_001, "US"), (9_002, "US"), (9_003, "CA")] {
+            tx.insert_page(&page(
+                &format!("B0{i:08}"),
+                st,
+                "en",
+                "steel kettle copperlined",
+                "Acme",
+                &[],
+            ))?;
+        }
+        Ok(())
+    })
+    .expect("pages");
+    t.db.read(|tx| {
+        let found = tx.search_pages(&store("US"), "copperlined kettle", 10)?;
+        let asins: Vec<&str> = found.iter().map(|p| p.asin.as_str()).collect();
+        assert_eq!(asins, ["B000009001", "B000009002"]);
+        let common = tx.search_pages(&store("CA"), "kettle", 50)?;
+        assert_eq!(common.len(), 50);
+        assert!(common.iter().all(|p| p.store == store("CA")));
+        Ok(())
+    })
+    .expect("search");
+}

@@ -240,9 +240,20 @@ macro_rules! tsq_of_page {
 
 /// The first `@@` is on a constant tsquery (every configuration OR-ed), so the GIN
 /// index can answer it; the second keeps only matches in the page's own language.
+///
+/// Bounded work whatever the catalog's size (docs/decisions.md, "Search with a common
+/// word"): every word of the query must be on a page here, so one rare word bounds the
+/// matches by itself, and a query of common words alone ranks the first `$4`
+/// ([`SEARCH_CANDIDATES_MAX`]) matches instead of all of them. Only the best `$3` pages
+/// have their identifiers read.
 const SEARCH: &str = concat!(
     page_select!(),
-    "WHERE p.store = $1 AND p.search @@ (",
+    "JOIN (SELECT c.asin, c.store, c.r FROM (
+             SELECT p.asin, p.store, ts_rank(p.search, ",
+    tsq_of_page!(),
+    ") AS r
+               FROM catalog_page p
+              WHERE p.store = $1 AND p.search @@ (",
     tsq!("english"),
     " || ",
     tsq!("french"),
@@ -252,10 +263,15 @@ const SEARCH: &str = concat!(
     tsq!("simple"),
     ") AND p.search @@ ",
     tsq_of_page!(),
-    " ORDER BY ts_rank(p.search, ",
-    tsq_of_page!(),
-    ") DESC, p.asin LIMIT $3"
+    " LIMIT $4) c
+           ORDER BY c.r DESC, c.asin LIMIT $3) best
+      ON p.asin = best.asin AND p.store = best.store
+    ORDER BY best.r DESC, p.asin"
 );
+
+/// Matches of a query ranked at most (see [`SEARCH`]); the same bound as SQLite's
+/// common-word candidates.
+const SEARCH_CANDIDATES_MAX: i64 = 1_000;
 
 impl<'c> PgTx<'c> {
     /// Up to `limit` of a SKU's ledger entries with `seq` above `after`: oldest first, or
@@ -984,7 +1000,15 @@ impl Tx for PgTx<'_> {
         if query.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        self.pages(SEARCH, &[&store.as_str(), &query, &count(limit)])
+        self.pages(
+            SEARCH,
+            &[
+                &store.as_str(),
+                &query,
+                &count(limit),
+                &SEARCH_CANDIDATES_MAX,
+            ],
+        )
     }
 
     fn load_sku(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<SkuState> {
