@@ -777,6 +777,24 @@ fn search_with_a_common_word_is_bounded_and_rare_words_come_first() {
                 "en",
             ))?;
         }
+        // Short titles with the common word twice: they must not pass a long title
+        // with the rare word.
+        for i in 3_000..3_010 {
+            tx.insert_page(&page(
+                &format!("B0{i:08}"),
+                "US",
+                "kettle kettle",
+                "Acme",
+                "en",
+            ))?;
+        }
+        tx.insert_page(&page(
+            "B000009004",
+            "US",
+            "copperlined tea urn with a long title of many words for the big office kitchen",
+            "Acme",
+            "en",
+        ))?;
         // Three pages with a rare word, among the newest.
         for (i, st) in [(9_001, "US"), (9_002, "US"), (9_003, "CA")] {
             tx.insert_page(&page(
@@ -795,6 +813,14 @@ fn search_with_a_common_word_is_bounded_and_rare_words_come_first() {
         assert_eq!(found.len(), 10);
         let firsts: Vec<&str> = found[..2].iter().map(|p| p.asin.as_str()).collect();
         assert_eq!(firsts, ["B000009001", "B000009002"], "the rare word first");
+        let found = tx.search_pages(&store("US"), "copperlined kettle", 10)?;
+        let mut firsts: Vec<&str> = found[..3].iter().map(|p| p.asin.as_str()).collect();
+        firsts.sort();
+        assert_eq!(
+            firsts,
+            ["B000009001", "B000009002", "B000009004"],
+            "a long title with the rare word before short ones with the common word twice"
+        );
         assert!(found.iter().all(|p| p.store == store("US")));
         let common = tx.search_pages(&store("CA"), "kettle", 50)?;
         assert_eq!(common.len(), 50);

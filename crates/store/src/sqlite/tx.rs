@@ -742,7 +742,15 @@ impl Tx for SqliteTx<'_> {
         // A query with a term on very many pages is ranked with bounded work.
         let counts = super::search::bounded_counts(self.conn, &terms)?;
         if counts.iter().any(|&n| n > super::search::COMMON_TERM_PAGES) {
-            let ids = super::search::bounded(self.conn, store, &terms, &counts, limit)?;
+            let ids = match super::search::bounded(self.conn, store, &terms, &counts, limit) {
+                Ok(ids) => ids,
+                // As below: FTS5 refusing a term is a query that matches nothing.
+                Err(StoreError::Other(why)) if why.contains("fts5") => {
+                    tracing::warn!(%why, query, "search expression refused");
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
             let mut pages = Vec::with_capacity(ids.len());
             for id in ids {
                 pages.extend(self.query_pages(
