@@ -36,13 +36,26 @@ pub const DRAIN_TIME_MAX: Duration = Duration::from_secs(2);
 pub struct Unread {
     /// The body of the current request is not all read.
     left: AtomicBool,
-    /// The body, handed back when a handler dropped it unread.
-    dropped: Mutex<Option<Incoming>>,
+    /// Some of it was asked for: after `Expect: 100-continue`, the client is sending.
+    polled: AtomicBool,
+    /// The body, handed back when a handler dropped it unread before the answer.
+    parked: Mutex<Parked>,
+}
+
+#[derive(Default)]
+struct Parked {
+    /// The answer has gone to [`Unread::settle`]: a body dropped later is dropped, not
+    /// kept for a drain that will not come (hyper could not close the connection
+    /// while it is held).
+    settled: bool,
+    body: Option<Incoming>,
 }
 
 impl Unread {
     /// The request as the router takes it: a body with something to read is watched.
     pub fn watch(self: &Arc<Self>, req: Request<Incoming>) -> Request<Body> {
+        *self.parked.lock().unwrap_or_else(|e| e.into_inner()) = Parked::default();
+        self.polled.store(false, Ordering::Release);
         if req.body().is_end_stream() {
             self.left.store(false, Ordering::Release);
             return req.map(Body::new);
@@ -64,18 +77,19 @@ impl Unread {
         expects_continue: bool,
         mut response: Response<Body>,
     ) -> Response<Body> {
+        let parked = {
+            let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            parked.settled = true;
+            parked.body.take()
+        };
         if !self.left.load(Ordering::Acquire) {
             return response;
         }
-        let dropped = self
-            .dropped
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        // A client waiting for `100 Continue` has sent nothing: reading would ask for
-        // the body the answer refuses.
-        let drained = match dropped {
-            Some(body) if !expects_continue => drain(body).await,
+        // A client waiting for `100 Continue` that was never asked for the body has sent
+        // nothing: reading would ask for the body the answer refuses.
+        let unasked = expects_continue && !self.polled.load(Ordering::Acquire);
+        let drained = match parked {
+            Some(body) if !unasked => drain(body).await,
             _ => false,
         };
         if !drained {
@@ -127,6 +141,7 @@ impl HttpBody for Watched {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        self.unread.polled.store(true, Ordering::Release);
         let Some(body) = self.body.as_mut() else {
             return Poll::Ready(None);
         };
@@ -154,11 +169,10 @@ impl Drop for Watched {
         if let Some(body) = self.body.take()
             && self.unread.left.load(Ordering::Acquire)
         {
-            *self
-                .unread
-                .dropped
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(body);
+            let mut parked = self.unread.parked.lock().unwrap_or_else(|e| e.into_inner());
+            if !parked.settled {
+                parked.body = Some(body);
+            }
         }
     }
 }
