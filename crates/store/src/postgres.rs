@@ -372,7 +372,22 @@ impl Conn {
     }
 
     fn note(&mut self, e: postgres::Error) -> StoreError {
-        let err = db_error(e);
+        let stale_plan = e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED)
+            && e.as_db_error().is_some_and(|d| {
+                d.message()
+                    .contains("cached plan must not change result type")
+            });
+        let err = if stale_plan {
+            // A migration another process applied changed a column these statements
+            // return (0003's collations): prepare them afresh and run the transaction
+            // again.
+            self.statements.clear();
+            match db_error(e) {
+                StoreError::Retry(t) | StoreError::Other(t) => StoreError::Retry(t),
+            }
+        } else {
+            db_error(e)
+        };
         if self.failure.is_none() {
             self.failure = Some(match &err {
                 StoreError::Retry(t) => Failure {
