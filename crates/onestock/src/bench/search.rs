@@ -126,6 +126,14 @@ async fn measure(args: &SearchBenchArgs, url: &str) -> anyhow::Result<()> {
     let db = tokio::task::spawn_blocking(move || Database::open(&u))
         .await?
         .with_context(|| format!("open {url}"))?;
+    let result = fill_and_search(args, &db).await;
+    // A PostgreSQL client blocks as it closes: the last handle goes on a blocking thread,
+    // whether the run succeeded or not.
+    let _ = tokio::task::spawn_blocking(move || drop(db)).await;
+    result
+}
+
+async fn fill_and_search(args: &SearchBenchArgs, db: &Database) -> anyhow::Result<()> {
     let region = Arc::new(Region::north_america());
     let stores: Vec<(StoreCode, String)> = region
         .stores
@@ -202,10 +210,6 @@ async fn measure(args: &SearchBenchArgs, url: &str) -> anyhow::Result<()> {
         "answers: {:.1} pages on average (at most {SEARCH_RESULTS_MAX}), {empty} empty",
         found_total as f64 / args.queries.max(1) as f64
     );
-    let _ = tokio::task::spawn_blocking(move || {
-        drop(service);
-        drop(db);
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || drop(service)).await;
     Ok(())
 }
