@@ -92,22 +92,16 @@ impl Tx for DryRun<'_> {
     fn append_ledger(&mut self, _: &LedgerEntry) -> StoreResult<()> {
         Ok(())
     }
-    fn ledger_newest(
-        &mut self,
-        seller: &SellerId,
-        sku: &Sku,
-        limit: usize,
-    ) -> StoreResult<Vec<LedgerEntry>> {
-        self.inner.ledger_newest(seller, sku, limit)
-    }
-    fn ledger_page(
+    fn ledger_entries(
         &mut self,
         seller: &SellerId,
         sku: &Sku,
         after: i64,
         limit: usize,
+        newest_first: bool,
     ) -> StoreResult<Vec<LedgerEntry>> {
-        self.inner.ledger_page(seller, sku, after, limit)
+        self.inner
+            .ledger_entries(seller, sku, after, limit, newest_first)
     }
     fn append_event(&mut self, _: &SellerId, _: OffsetDateTime, _: &EventBody) -> StoreResult<i64> {
         Ok(0)

@@ -84,22 +84,39 @@ pub trait Tx {
     // --- ledger ---
     /// Stores the entry; `entry.seq` is ignored and assigned by the database.
     fn append_ledger(&mut self, entry: &LedgerEntry) -> StoreResult<()>;
-    /// Up to `limit` of the SKU's entries with `seq` above `after`, oldest first,
-    /// including those of deleted pools: a ledger of any length is read a page at a time.
+    /// Up to `limit` of the SKU's entries with `seq` above `after`, including those of
+    /// deleted pools: oldest first, or newest first when `newest_first`. The one read of
+    /// the ledger each backend writes; the others are made of it.
+    fn ledger_entries(
+        &mut self,
+        seller: &SellerId,
+        sku: &Sku,
+        after: i64,
+        limit: usize,
+        newest_first: bool,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+    /// Up to `limit` of the SKU's entries with `seq` above `after`, oldest first: a ledger
+    /// of any length is read a page at a time.
     fn ledger_page(
         &mut self,
         seller: &SellerId,
         sku: &Sku,
         after: i64,
         limit: usize,
-    ) -> StoreResult<Vec<LedgerEntry>>;
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.ledger_entries(seller, sku, after, limit, false)
+    }
     /// The SKU's newest `limit` entries, oldest first: what a page shows of a long ledger.
     fn ledger_newest(
         &mut self,
         seller: &SellerId,
         sku: &Sku,
         limit: usize,
-    ) -> StoreResult<Vec<LedgerEntry>>;
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let mut newest_first = self.ledger_entries(seller, sku, 0, limit, true)?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
     /// The SKU's whole ledger, oldest first (for callers that need all of it at once).
     fn ledger(&mut self, seller: &SellerId, sku: &Sku) -> StoreResult<Vec<LedgerEntry>> {
         const PAGE: usize = 10_000;

@@ -274,48 +274,6 @@ const SEARCH: &str = concat!(
 const SEARCH_CANDIDATES_MAX: i64 = 1_000;
 
 impl<'c> PgTx<'c> {
-    /// Up to `limit` of a SKU's ledger entries with `seq` above `after`: oldest first, or
-    /// newest first when `newest` (the two reads of the ledger, one mapping of its rows).
-    fn ledger_entries(
-        &mut self,
-        seller: &SellerId,
-        sku: &Sku,
-        after: i64,
-        limit: usize,
-        newest: bool,
-    ) -> StoreResult<Vec<LedgerEntry>> {
-        self.flush_ledger()?;
-        let sql = if newest {
-            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
-             FROM ledger_entry WHERE seller_id = $1 AND sku = $2 AND seq > $3
-             ORDER BY seq DESC LIMIT $4"
-        } else {
-            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
-             FROM ledger_entry WHERE seller_id = $1 AND sku = $2 AND seq > $3
-             ORDER BY seq LIMIT $4"
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
-            .conn
-            .query(sql, &[&seller.0, &sku.as_str(), &after, &limit])?;
-        rows.iter()
-            .map(|r| {
-                Ok(LedgerEntry {
-                    seq: col(r, 0)?,
-                    at: codec::time_of(col(r, 1)?)?,
-                    seller_id: seller.clone(),
-                    sku: sku.clone(),
-                    pool_id: col(r, 2)?,
-                    delta: col(r, 3)?,
-                    quantity_after: col(r, 4)?,
-                    reason: codec::reason(col(r, 5)?)?,
-                    store: codec::store(col(r, 6)?)?,
-                    reference: col(r, 7)?,
-                })
-            })
-            .collect()
-    }
-
     pub(super) fn new(conn: &'c mut Conn, read_only: bool) -> PgTx<'c> {
         PgTx {
             conn,
@@ -1169,25 +1127,44 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn ledger_page(
+    fn ledger_entries(
         &mut self,
         seller: &SellerId,
         sku: &Sku,
         after: i64,
         limit: usize,
+        newest: bool,
     ) -> StoreResult<Vec<LedgerEntry>> {
-        self.ledger_entries(seller, sku, after, limit, false)
-    }
-
-    fn ledger_newest(
-        &mut self,
-        seller: &SellerId,
-        sku: &Sku,
-        limit: usize,
-    ) -> StoreResult<Vec<LedgerEntry>> {
-        let mut newest_first = self.ledger_entries(seller, sku, 0, limit, true)?;
-        newest_first.reverse();
-        Ok(newest_first)
+        self.flush_ledger()?;
+        let sql = if newest {
+            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
+             FROM ledger_entry WHERE seller_id = $1 AND sku = $2 AND seq > $3
+             ORDER BY seq DESC LIMIT $4"
+        } else {
+            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
+             FROM ledger_entry WHERE seller_id = $1 AND sku = $2 AND seq > $3
+             ORDER BY seq LIMIT $4"
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .conn
+            .query(sql, &[&seller.0, &sku.as_str(), &after, &limit])?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerEntry {
+                    seq: col(r, 0)?,
+                    at: codec::time_of(col(r, 1)?)?,
+                    seller_id: seller.clone(),
+                    sku: sku.clone(),
+                    pool_id: col(r, 2)?,
+                    delta: col(r, 3)?,
+                    quantity_after: col(r, 4)?,
+                    reason: codec::reason(col(r, 5)?)?,
+                    store: codec::store(col(r, 6)?)?,
+                    reference: col(r, 7)?,
+                })
+            })
+            .collect()
     }
 
     fn append_event(

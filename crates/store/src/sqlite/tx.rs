@@ -54,55 +54,6 @@ pub(crate) struct SqliteTx<'c> {
 }
 
 impl<'c> SqliteTx<'c> {
-    /// Up to `limit` of a SKU's ledger entries with `seq` above `after`: oldest first, or
-    /// newest first when `newest` (the two reads of the ledger, one mapping of its rows).
-    fn ledger_entries(
-        &mut self,
-        seller: &SellerId,
-        sku: &Sku,
-        after: i64,
-        limit: usize,
-        newest: bool,
-    ) -> StoreResult<Vec<LedgerEntry>> {
-        let sql = if newest {
-            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
-             FROM ledger_entry WHERE seller_id = ?1 AND sku = ?2 AND seq > ?3
-             ORDER BY seq DESC LIMIT ?4"
-        } else {
-            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
-             FROM ledger_entry WHERE seller_id = ?1 AND sku = ?2 AND seq > ?3
-             ORDER BY seq LIMIT ?4"
-        };
-        let mut st = self.conn.prepare_cached(sql).map_err(db_err)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = st
-            .query(rusqlite::params![
-                seller.as_str(),
-                sku.as_str(),
-                after,
-                limit
-            ])
-            .map_err(db_err)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(db_err)? {
-            let reason_raw: String = row.get(5).map_err(db_err)?;
-            let store_raw: String = row.get(6).map_err(db_err)?;
-            out.push(LedgerEntry {
-                seq: row.get(0).map_err(db_err)?,
-                at: from_micros(row.get(1).map_err(db_err)?)?,
-                seller_id: seller.clone(),
-                sku: sku.clone(),
-                pool_id: row.get(2).map_err(db_err)?,
-                delta: row.get(3).map_err(db_err)?,
-                quantity_after: row.get(4).map_err(db_err)?,
-                reason: reason(&reason_raw)?,
-                store: codec::store(&store_raw)?,
-                reference: row.get(7).map_err(db_err)?,
-            });
-        }
-        Ok(out)
-    }
-
     pub(crate) fn new(conn: &'c Connection, writable: bool) -> SqliteTx<'c> {
         SqliteTx {
             conn,
@@ -947,25 +898,51 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn ledger_page(
+    fn ledger_entries(
         &mut self,
         seller: &SellerId,
         sku: &Sku,
         after: i64,
         limit: usize,
+        newest: bool,
     ) -> StoreResult<Vec<LedgerEntry>> {
-        self.ledger_entries(seller, sku, after, limit, false)
-    }
-
-    fn ledger_newest(
-        &mut self,
-        seller: &SellerId,
-        sku: &Sku,
-        limit: usize,
-    ) -> StoreResult<Vec<LedgerEntry>> {
-        let mut newest_first = self.ledger_entries(seller, sku, 0, limit, true)?;
-        newest_first.reverse();
-        Ok(newest_first)
+        let sql = if newest {
+            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
+             FROM ledger_entry WHERE seller_id = ?1 AND sku = ?2 AND seq > ?3
+             ORDER BY seq DESC LIMIT ?4"
+        } else {
+            "SELECT seq, at, pool_id, delta, quantity_after, reason, store, reference
+             FROM ledger_entry WHERE seller_id = ?1 AND sku = ?2 AND seq > ?3
+             ORDER BY seq LIMIT ?4"
+        };
+        let mut st = self.conn.prepare_cached(sql).map_err(db_err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = st
+            .query(rusqlite::params![
+                seller.as_str(),
+                sku.as_str(),
+                after,
+                limit
+            ])
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_err)? {
+            let reason_raw: String = row.get(5).map_err(db_err)?;
+            let store_raw: String = row.get(6).map_err(db_err)?;
+            out.push(LedgerEntry {
+                seq: row.get(0).map_err(db_err)?,
+                at: from_micros(row.get(1).map_err(db_err)?)?,
+                seller_id: seller.clone(),
+                sku: sku.clone(),
+                pool_id: row.get(2).map_err(db_err)?,
+                delta: row.get(3).map_err(db_err)?,
+                quantity_after: row.get(4).map_err(db_err)?,
+                reason: reason(&reason_raw)?,
+                store: codec::store(&store_raw)?,
+                reference: row.get(7).map_err(db_err)?,
+            });
+        }
+        Ok(out)
     }
 
     fn append_event(
