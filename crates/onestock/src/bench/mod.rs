@@ -214,6 +214,40 @@ fn placed(outcome: &Outcome) -> bool {
     matches!(outcome, Outcome::Order { replay: false, .. })
 }
 
+/// One client's accepted orders and their latencies.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    accepted: Vec<u64>,
+}
+
+impl Tally {
+    /// Order `n`, sent at `sent`: accepted (`placed`) or counted in `refused`.
+    fn note(&mut self, n: u64, sent: Instant, placed: bool, refused: &AtomicU64) {
+        if placed {
+            self.latencies.push(sent.elapsed());
+            self.accepted.push(n);
+        } else {
+            refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The run's result from its clients' tallies.
+fn finish(tallies: Vec<Tally>, refused: &AtomicU64, started: Instant) -> RunResult {
+    let (mut all, mut accepted) = (Vec::new(), Vec::new());
+    for t in tallies {
+        all.extend(t.latencies);
+        accepted.extend(t.accepted);
+    }
+    summarize(
+        all,
+        accepted,
+        refused.load(Ordering::Relaxed),
+        started.elapsed(),
+    )
+}
+
 async fn run_grouped(
     f: &Arc<Fixture>,
     sku: &Sku,
@@ -226,44 +260,27 @@ async fn run_grouped(
     let refused = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let f = f.clone();
-        let run = run.to_owned();
-        let sku = sku.clone();
-        let refused = refused.clone();
+        let (f, run, sku, refused) = (f.clone(), run.to_owned(), sku.clone(), refused.clone());
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut accepted = Vec::new();
+            let mut tally = Tally::default();
             let mut i = 0u64;
             while Instant::now() < deadline {
                 let (n, cmd) = order(&f, &sku, &run, c, i);
-                let t = Instant::now();
-                match f.service.execute(cmd).await {
-                    Ok(o) if placed(&o) => {
-                        latencies.push(t.elapsed());
-                        accepted.push(n);
-                    }
-                    _ => {
-                        refused.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let sent = Instant::now();
+                let placed = matches!(f.service.execute(cmd).await, Ok(o) if placed(&o));
+                tally.note(n, sent, placed, &refused);
                 i += 1;
             }
-            (latencies, accepted)
+            tally
         }));
     }
-    let (mut all, mut accepted) = (Vec::new(), Vec::new());
+    let mut tallies = Vec::new();
     for t in tasks {
-        if let Ok((l, a)) = t.await {
-            all.extend(l);
-            accepted.extend(a);
+        if let Ok(tally) = t.await {
+            tallies.push(tally);
         }
     }
-    summarize(
-        all,
-        accepted,
-        refused.load(Ordering::Relaxed),
-        started.elapsed(),
-    )
+    finish(tallies, &refused, started)
 }
 
 fn run_naive(f: &Arc<Fixture>, sku: &Sku, run: &str, clients: usize, seconds: f64) -> RunResult {
@@ -272,49 +289,30 @@ fn run_naive(f: &Arc<Fixture>, sku: &Sku, run: &str, clients: usize, seconds: f6
     let refused = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..clients)
         .map(|c| {
-            let f = f.clone();
-            let run = run.to_owned();
-            let sku = sku.clone();
-            let refused = refused.clone();
+            let (f, run, sku, refused) = (f.clone(), run.to_owned(), sku.clone(), refused.clone());
             std::thread::spawn(move || {
-                let mut latencies = Vec::new();
-                let mut accepted = Vec::new();
+                let mut tally = Tally::default();
                 let mut i = 0u64;
                 while Instant::now() < deadline {
                     let (n, cmd) = order(&f, &sku, &run, c, i);
-                    let t = Instant::now();
+                    let sent = Instant::now();
                     let ctx = Ctx {
                         region: &f.region,
                         now: time::OffsetDateTime::now_utc(),
                     };
-                    match f.db.write(|tx| rules::execute(tx, ctx, &cmd)) {
-                        Ok(Ok(o)) if placed(&o) => {
-                            latencies.push(t.elapsed());
-                            accepted.push(n);
-                        }
-                        _ => {
-                            refused.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    let placed = matches!(
+                        f.db.write(|tx| rules::execute(tx, ctx, &cmd)),
+                        Ok(Ok(o)) if placed(&o)
+                    );
+                    tally.note(n, sent, placed, &refused);
                     i += 1;
                 }
-                (latencies, accepted)
+                tally
             })
         })
         .collect();
-    let (mut all, mut accepted) = (Vec::new(), Vec::new());
-    for t in threads {
-        if let Ok((l, a)) = t.join() {
-            all.extend(l);
-            accepted.extend(a);
-        }
-    }
-    summarize(
-        all,
-        accepted,
-        refused.load(Ordering::Relaxed),
-        started.elapsed(),
-    )
+    let tallies = threads.into_iter().filter_map(|t| t.join().ok()).collect();
+    finish(tallies, &refused, started)
 }
 
 /// Checks one SKU's stored pools against its ledger: every entry's `quantity_after` is
