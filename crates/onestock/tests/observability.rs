@@ -163,15 +163,8 @@ async fn upload_rows_committed_are_counted() {
         .as_str()
         .expect("upload_id")
         .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let u = seller.get(&format!("/v1/uploads/{upload_id}")).await;
-        if u.body["status"] == "DONE" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "upload not done: {}", u.text);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let u = seller.wait_upload(&upload_id).await;
+    assert_eq!(u["status"], "DONE", "{u}");
     let text = app.operator().get("/metrics").await.text;
     let rows = text
         .lines()

@@ -274,11 +274,9 @@ async fn metrics_are_prometheus_text_for_the_operator_only_and_count_orders() {
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
     let id = r.body["upload_id"].as_str().expect("upload_id").to_owned();
+    let u = seller.wait_upload(&id).await;
+    assert_eq!(u["status"], "DONE", "{u}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while seller.get(&format!("/v1/uploads/{id}")).await.body["status"] != "DONE" {
-        assert!(std::time::Instant::now() < deadline, "upload not DONE");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     // Counted just after the status is written: give the worker its moment.
     let mut after = app.operator().get("/metrics").await;
     while metric(&after.text, "onestock_uploads_total{outcome=\"done\"}") < done + 1.0 {

@@ -7,7 +7,6 @@
 mod common;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use common::Client;
 use serde_json::{Value, json};
@@ -82,23 +81,6 @@ async fn post_upload(s: &Client, store: &str, body: Vec<u8>) -> String {
     r.body["upload_id"].as_str().unwrap().to_owned()
 }
 
-async fn wait_upload(s: &Client, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = s.get(&format!("/v1/uploads/{id}")).await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        if matches!(r.body["status"].as_str(), Some("DONE" | "FATAL")) {
-            return r.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "upload {id} never finished: {}",
-            r.body
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 fn expect_fatal(b: &Value, words: &str) {
     assert_eq!(b["status"], "FATAL", "{b}");
     let e = b["error"].as_str().unwrap_or_default();
@@ -131,7 +113,7 @@ backend_tests! {
         );
         assert!(book.len() < 4096);
         let id = post_upload(&s, "US", book).await;
-        let b = wait_upload(&s, &id).await;
+        let b = s.wait_upload(&id).await;
         // One data row, with no SKU: it fails alone.
         assert_eq!(b["status"], "DONE", "{b}");
         assert_eq!(b["records_processed"], json!(1), "{b}");
@@ -141,7 +123,7 @@ backend_tests! {
             sheet_xml(r#"<row r="1"><c r="A1" t="inlineStr"><is><t>sku</t></is></c><c r="XFE1" t="inlineStr"><is><t>x</t></is></c></row>"#),
             None,
         )).await;
-        expect_fatal(&wait_upload(&s, &id).await, "column XFD");
+        expect_fatal(&s.wait_upload(&id).await, "column XFD");
         app.assert_healthy().await;
         eprintln!("peak RSS after far-cell workbooks: {} MiB", peak_rss_mib());
     }
@@ -196,7 +178,7 @@ backend_tests! {
         let words = ["cell or tag longer", "cell or tag longer", "cell or tag longer", "more than 4000000 entries"];
         // Arrival order (SPEC 5): when the later upload is DONE, every earlier one of the
         // seller has already ended, each FATAL with the bound it passed.
-        let b = wait_upload(&s, &later).await;
+        let b = s.wait_upload(&later).await;
         assert_eq!(b["status"], "DONE", "{b}");
         for (id, w) in ids.iter().zip(words) {
             let r = s.get(&format!("/v1/uploads/{id}")).await;
@@ -230,10 +212,10 @@ backend_tests! {
         })
         .await
         .unwrap();
-        let b = wait_upload(&busy, &first).await;
+        let b = busy.wait_upload(&first).await;
         assert_eq!(b["status"], "DONE", "{b}");
-        expect_fatal(&wait_upload(&s, &poison).await, "given up");
-        let b = wait_upload(&s, &after).await;
+        expect_fatal(&s.wait_upload(&poison).await, "given up");
+        let b = s.wait_upload(&after).await;
         assert_eq!(b["status"], "DONE", "{b}");
         app.assert_healthy().await;
     }
@@ -242,18 +224,18 @@ backend_tests! {
     fn header_and_encoding_surprises_are_said(app) {
         let s = app.new_seller("Surprise").await;
         let id = post_upload(&s, "US", b"sku\tquantity\tQUANTITY\nA\t1\t2\n".to_vec()).await;
-        expect_fatal(&wait_upload(&s, &id).await, "named twice");
+        expect_fatal(&s.wait_upload(&id).await, "named twice");
         let id = post_upload(&s, "US", b"sku\tSKU\nA\tB\n".to_vec()).await;
-        expect_fatal(&wait_upload(&s, &id).await, "the column sku is named twice");
+        expect_fatal(&s.wait_upload(&id).await, "the column sku is named twice");
         let mut mixed = "sku\tquantity\nCAFÉ-U\t1\n".as_bytes().to_vec();
         mixed.extend_from_slice(b"CAF\xC9-W\t2\n");
         let id = post_upload(&s, "US", mixed).await;
-        let b = wait_upload(&s, &id).await;
+        let b = s.wait_upload(&id).await;
         expect_fatal(&b, "line 3");
         assert!(b["error"].as_str().unwrap().contains("UTF-8"), "{b}");
         // Windows-1252 throughout is still read as such.
         let id = post_upload(&s, "US", b"sku\tquantity\nCAF\xC9-W\t2\n".to_vec()).await;
-        let b = wait_upload(&s, &id).await;
+        let b = s.wait_upload(&id).await;
         assert_eq!(b["status"], "DONE", "{b}");
     }
 
@@ -262,12 +244,12 @@ backend_tests! {
         let s = app.new_seller("Labels").await;
         let text = "TemplateType=PriceInventory\tVersion=2018.0924\n商品管理番号\t販売価格\t\t在庫数\nsku\tprice\t\tquantity\nJP-1\t\t\t5\n";
         let id = post_upload(&s, "US", text.as_bytes().to_vec()).await;
-        let b = wait_upload(&s, &id).await;
+        let b = s.wait_upload(&id).await;
         assert_eq!(b["status"], "DONE", "{b}");
         assert_eq!(b["records_processed"], json!(1), "{b}");
         let text = "TemplateType=InventoryLoader\tVersion=2020.0805\nSKU\tProduct ID\tQuantity\nsku\tproduct-id\tquantity\nEN-1\t\t5\n";
         let id = post_upload(&s, "US", text.as_bytes().to_vec()).await;
-        let b = wait_upload(&s, &id).await;
+        let b = s.wait_upload(&id).await;
         assert_eq!(b["records_processed"], json!(1), "{b}");
         let r = s.get(&format!("/v1/uploads/{id}/report")).await;
         // Record 1 is EN-1 (no listing in US, no product named), not the attribute row.
@@ -342,7 +324,7 @@ backend_tests! {
             text.push_str(&format!("NO-{i:05}\t1\n"));
         }
         let id = post_upload(&s, "US", text.into_bytes()).await;
-        let b = wait_upload(&s, &id).await;
+        let b = s.wait_upload(&id).await;
         assert_eq!(b["records_failed"], json!(rows), "{b}");
         let r = s.get(&format!("/v1/uploads/{id}/report")).await;
         assert_eq!(r.status, 200);
@@ -362,7 +344,7 @@ backend_tests! {
         let mut ids = Vec::new();
         for store in ["US", "CA", "US"] {
             let id = post_upload(&s, store, b"sku\tquantity\nL-1\t1\n".to_vec()).await;
-            wait_upload(&s, &id).await;
+            s.wait_upload(&id).await;
             ids.push(id);
         }
         let r = s.get("/v1/uploads?limit=2").await;

@@ -15,7 +15,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
 
 use common::{Client, Resp, product_body, usd};
 use reqwest::Method;
@@ -46,25 +45,10 @@ async fn start_upload(s: &Client, store: &str, body: Vec<u8>) -> String {
     r.body["upload_id"].as_str().expect("upload_id").to_string()
 }
 
-async fn wait_upload(s: &Client, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = s.get(&format!("/v1/uploads/{id}")).await;
-        assert_eq!(r.status, 200, "GET upload {id}: {}", r.text);
-        match r.body["status"].as_str().unwrap_or("") {
-            "DONE" | "FATAL" => return r.body,
-            "IN_QUEUE" | "IN_PROGRESS" => {}
-            other => panic!("upload status {other:?}: {}", r.text),
-        }
-        assert!(Instant::now() < deadline, "upload {id} never finished");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Posts a file, waits for DONE, checks the counts and returns the report's text.
 async fn upload(s: &Client, store: &str, body: Vec<u8>, processed: i64, successful: i64) -> String {
     let id = start_upload(s, store, body).await;
-    let b = wait_upload(s, &id).await;
+    let b = s.wait_upload(&id).await;
     assert_eq!(b["status"], "DONE", "{b}");
     assert_eq!(
         (

@@ -101,12 +101,6 @@ fn client(server: &Server, token: &str, seller_id: Value) -> Client {
     }
 }
 
-async fn upload_status(s: &Client, id: &str) -> Value {
-    let r = s.get(&format!("/v1/uploads/{id}")).await;
-    assert_eq!(r.status, 200, "GET upload: {}", r.text);
-    r.body
-}
-
 fn count(b: &Value, k: &str) -> i64 {
     b[k].as_i64().unwrap_or_else(|| panic!("{k}: {b}"))
 }
@@ -115,7 +109,7 @@ fn count(b: &Value, k: &str) -> i64 {
 async fn wait_processed_beyond(s: &Client, id: &str, after: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let b = upload_status(s, id).await;
+        let b = s.upload_status(id).await;
         assert!(
             !matches!(b["status"].as_str(), Some("DONE" | "FATAL")),
             "the upload finished before it could be interrupted; make the file larger: {b}"
@@ -182,7 +176,7 @@ async fn exactly_once_across_crashes(database_url: &str, dir: &Path) {
     // Second crash: after some more progress in the second run.
     let server = start_server(database_url, dir).await;
     let s = client(&server, &token, seller_id.clone());
-    let b = upload_status(&s, &id).await;
+    let b = s.upload_status(&id).await;
     assert!(
         count(&b, "records_processed") >= first,
         "progress lost: {b}"
@@ -196,7 +190,7 @@ async fn exactly_once_across_crashes(database_url: &str, dir: &Path) {
     let s = client(&server, &token, seller_id);
     let deadline = Instant::now() + Duration::from_secs(300);
     let b = loop {
-        let b = upload_status(&s, &id).await;
+        let b = s.upload_status(&id).await;
         match b["status"].as_str() {
             Some("DONE") => break b,
             Some("IN_QUEUE" | "IN_PROGRESS") => {}

@@ -91,38 +91,6 @@ async fn start_upload(s: &Client, store: &str, body: impl Into<Vec<u8>>) -> Stri
     id
 }
 
-/// `GET /v1/uploads/{id}`, expected 200 and well formed.
-async fn upload_status(s: &Client, id: &str) -> Value {
-    let r = s.get(&format!("/v1/uploads/{id}")).await;
-    assert_eq!(r.status, 200, "GET upload {id}: {}", r.text);
-    let b = r.body;
-    assert_eq!(b["upload_id"], json!(id), "{b}");
-    for k in ["records_processed", "records_successful", "records_failed"] {
-        assert!(b[k].as_i64().is_some_and(|n| n >= 0), "{k}: {b}");
-    }
-    assert!(
-        b["records_successful"].as_i64().unwrap() + b["records_failed"].as_i64().unwrap()
-            <= b["records_processed"].as_i64().unwrap(),
-        "{b}"
-    );
-    b
-}
-
-/// Polls the upload until it is DONE or FATAL.
-async fn wait_upload(s: &Client, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let b = upload_status(s, id).await;
-        match b["status"].as_str().unwrap_or("") {
-            "DONE" | "FATAL" => return b,
-            "IN_QUEUE" | "IN_PROGRESS" => {}
-            other => panic!("upload status {other:?}: {b}"),
-        }
-        assert!(Instant::now() < deadline, "upload {id} never finished: {b}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Posts a file, waits for it to end DONE, and checks its counts.
 async fn upload_done(
     s: &Client,
@@ -132,7 +100,7 @@ async fn upload_done(
     successful: i64,
 ) -> String {
     let id = start_upload(s, store, body).await;
-    let b = wait_upload(s, &id).await;
+    let b = s.wait_upload(&id).await;
     assert_eq!(b["status"], "DONE", "{b}");
     assert_eq!(b["store"], json!(store), "{b}");
     assert!(
@@ -1028,11 +996,11 @@ fn queued_uploads_are_applied_in_arrival_order(app) {
         let file = tsv(&[&["sku", "quantity"], &["ORDERED", &q.to_string()]]);
         ids.push(start_upload(&s, "US", file).await);
     }
-    let before = upload_status(&s, &big).await;
+    let before = s.upload_status(&big).await;
     for id in &ids {
-        assert_eq!(wait_upload(&s, id).await["status"], "DONE");
+        assert_eq!(s.wait_upload(id).await["status"], "DONE");
     }
-    assert_eq!(wait_upload(&s, &big).await["status"], "DONE");
+    assert_eq!(s.wait_upload(&big).await["status"], "DONE");
     let l = ledger(&s, "ORDERED").await;
     let refs: Vec<String> = l
         .iter()
@@ -1151,7 +1119,7 @@ fn unreadable_files_are_fatal_and_apply_nothing(app) {
     ];
     for (what, bytes) in cases {
         let id = start_upload(&s, "CA", bytes).await;
-        let b = wait_upload(&s, &id).await;
+        let b = s.wait_upload(&id).await;
         assert_eq!(b["status"], "FATAL", "{what}: {b}");
         assert!(
             b["error"].as_str().is_some_and(|e| !e.trim().is_empty()),
@@ -1212,7 +1180,7 @@ fn upload_access_and_store_rules(app) {
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.body["store"], "CA");
     let id = r.body["upload_id"].as_str().unwrap().to_string();
-    let b = wait_upload(&s, &id).await;
+    let b = s.wait_upload(&id).await;
     assert_eq!(b["status"], "DONE");
     assert_eq!(b["store"], "CA");
     assert_eq!(b["records_failed"], 1, "X-1 has no listing and no product: {b}");
@@ -1235,7 +1203,7 @@ fn upload_access_and_store_rules(app) {
     }
     assert!(big.len() > 1 << 20);
     let id = start_upload(&s, "US", big.into_bytes()).await;
-    let b = wait_upload(&s, &id).await;
+    let b = s.wait_upload(&id).await;
     assert_eq!((b["status"].as_str(), b["records_processed"].as_i64()), (Some("DONE"), Some(2500)), "{b}");
     app.assert_healthy().await;
 }
@@ -1259,14 +1227,14 @@ fn orders_keep_flowing_while_a_large_upload_runs(app) {
     // Wait until the worker has applied a first chunk.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let b = upload_status(&s, &id).await;
+        let b = s.upload_status(&id).await;
         if b["records_processed"].as_i64().unwrap() > 0 || b["status"] != "IN_QUEUE" {
             break;
         }
         assert!(Instant::now() < deadline, "the upload never started: {b}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let before = upload_status(&s, &id).await;
+    let before = s.upload_status(&id).await;
 
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -1298,14 +1266,14 @@ fn orders_keep_flowing_while_a_large_upload_runs(app) {
         }
     }
     let orders_took = started.elapsed();
-    let during = upload_status(&s, &id).await;
+    let during = s.upload_status(&id).await;
     println!(
         "200 orders in {orders_took:?} (slowest {slowest:?}); upload before: {before}, after orders: {during}"
     );
     assert_eq!((accepted, refused), (150, 50));
     assert!(slowest < Duration::from_secs(20), "an order waited {slowest:?}");
 
-    let b = wait_upload(&s, &id).await;
+    let b = s.wait_upload(&id).await;
     assert_eq!(b["status"], "DONE", "{b}");
     assert_eq!(b["records_processed"], ROWS as i64);
     assert_eq!(b["records_successful"], ROWS as i64);

@@ -355,6 +355,42 @@ pub struct Client {
 }
 
 impl Client {
+    /// `GET /v1/uploads/{id}`, expected 200 and well formed.
+    pub async fn upload_status(&self, id: &str) -> Value {
+        let r = self.get(&format!("/v1/uploads/{id}")).await;
+        assert_eq!(r.status, 200, "GET upload {id}: {}", r.text);
+        let b = r.body;
+        assert_eq!(b["upload_id"], json!(id), "{b}");
+        for k in ["records_processed", "records_successful", "records_failed"] {
+            assert!(b[k].as_i64().is_some_and(|n| n >= 0), "{k}: {b}");
+        }
+        assert!(
+            b["records_successful"].as_i64().unwrap() + b["records_failed"].as_i64().unwrap()
+                <= b["records_processed"].as_i64().unwrap(),
+            "{b}"
+        );
+        b
+    }
+
+    /// Polls the upload (each answer well formed) until it is DONE or FATAL, for two
+    /// minutes at most.
+    pub async fn wait_upload(&self, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let b = self.upload_status(id).await;
+            match b["status"].as_str().unwrap_or("") {
+                "DONE" | "FATAL" => return b,
+                "IN_QUEUE" | "IN_PROGRESS" => {}
+                other => panic!("upload status {other:?}: {b}"),
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "upload {id} never finished: {b}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn send(
         &self,
         method: Method,
