@@ -413,6 +413,12 @@ async fn declared_length_above_the_limit_is_413_before_the_body(backend: Backend
         (413, "PAYLOAD_TOO_LARGE"),
         "{answer:?}"
     );
+    // Too large to read away (unread_body.rs): the answer says the connection closes.
+    assert_eq!(
+        answer.header("connection").as_deref(),
+        Some("close"),
+        "{answer:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
     // The same with Expect: 100-continue: the refusal comes instead of the 100.
     let t = token(&seller);
@@ -441,7 +447,7 @@ async fn declared_length_above_the_limit_is_413_before_the_body(backend: Backend
 /// before, a pooling client reused the connection hyper was closing and its next request
 /// failed with "connection closed before message completed" (seen in CI).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refusal_before_the_body_says_connection_close() {
+async fn a_refusal_before_the_body_reads_it_away_and_keeps_the_connection() {
     let Some(server) = Server::start(Backend::Sqlite, quick_limits()).await else {
         return;
     };

@@ -15,7 +15,6 @@
 
 mod common;
 
-
 use common::{Client, Resp, product_body, usd};
 use reqwest::Method;
 use serde_json::{Value, json};
