@@ -18,13 +18,22 @@ use onestock_core::region::Region;
 use onestock_core::rules::{self, Command, Ctx, Outcome};
 use onestock_core::storage::{StoreError, StoreResult, Tx};
 use onestock_core::types::{SellerId, StoreCode};
-use onestock_store::Database;
+use onestock_store::{Commit, Database};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Commands gathered into one transaction at most. Large enough that a flash sale's
 /// orders share commits; small enough that one batch stays a few milliseconds.
 pub const BATCH_COMMANDS_MAX: usize = 1024;
+/// A batch smaller than this waits for the previous batch's fsync (at most
+/// `PIPELINE_WAIT_MAX`) before it starts. Starting at once would overlap the two, but
+/// when the machine's cores are busy anyway (serving HTTP) many small batches cost more
+/// CPU per order than fewer large ones: measured over HTTP, starting at once gave 14
+/// orders a batch and 9 % fewer orders a second. With 32 or more waiting, overlapping
+/// wins (in-process, 64 clients: +26 %).
+const PIPELINE_BATCH_MIN: usize = 32;
+/// Longest a small batch waits for the previous fsync: a slow disk must not stall it.
+const PIPELINE_WAIT_MAX: Duration = Duration::from_millis(2);
 /// Commands waiting for the writer at most; past that, callers wait to enqueue.
 const QUEUE_DEPTH: usize = 16 * 1024;
 
@@ -293,6 +302,9 @@ fn writer_loop(
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(BATCH_COMMANDS_MAX);
     while let Some(first) = rx.blocking_recv() {
+        if rx.len() + 1 < PIPELINE_BATCH_MIN {
+            db.settle(PIPELINE_WAIT_MAX);
+        }
         batch.push(first);
         while batch.len() < BATCH_COMMANDS_MAX {
             match rx.try_recv() {
@@ -316,7 +328,7 @@ fn writer_loop(
             })
             .collect();
         let result = caught(|| {
-            db.write(|tx| {
+            db.write_pipelined(|tx| {
                 tx.prefetch_orders(&orders)?;
                 let mut answers = Vec::with_capacity(batch.len());
                 for job in &batch {
@@ -325,27 +337,33 @@ fn writer_loop(
                 Ok(answers)
             })
         });
-        let answers: Vec<Result<Outcome, AppError>> = match result {
-            Ok(answers) => answers
-                .into_iter()
-                .map(|a| a.map_err(AppError::Domain))
-                .collect(),
+        // The batch's commit may not be on disk yet (SQLite: the fsync runs beside this
+        // thread): its answers go out from `commit.then`, while this thread goes on.
+        let (answers, commit): (Vec<Result<Outcome, AppError>>, Option<Commit>) = match result {
+            Ok((answers, commit)) => (
+                answers
+                    .into_iter()
+                    .map(|a| a.map_err(AppError::Domain))
+                    .collect(),
+                Some(commit),
+            ),
             Err(e) if batch.len() > 1 => {
                 // One command may have broken the batch: run each alone so the others
                 // still get their answers.
                 tracing::warn!(error = %e, size = batch.len(), "batch failed; running its commands one by one");
-                batch
+                let answers = batch
                     .iter()
                     .map(|job| {
                         caught(|| db.write(|tx| rules::execute(tx, ctx, &job.cmd)))
                             .map_err(AppError::from)
                             .and_then(|a| a.map_err(AppError::Domain))
                     })
-                    .collect()
+                    .collect();
+                (answers, None)
             }
             Err(e) => {
                 tracing::error!(error = %e, "write transaction failed");
-                vec![Err(AppError::from(e))]
+                (vec![Err(AppError::from(e))], None)
             }
         };
         let elapsed = started.elapsed();
@@ -364,13 +382,27 @@ fn writer_loop(
             })
             .sum();
         crate::metrics::writer_batch_committed(batch.len(), upload_rows, elapsed);
-        events.send_modify(|n| *n += 1);
         for (job, answer) in batch.iter().zip(&answers) {
             count_order(&job.cmd, answer);
         }
-        for (job, answer) in batch.drain(..).zip(answers) {
-            // A caller that went away (client disconnected) is no error.
-            let _ = job.reply.send(answer);
+        let replies: Vec<_> = batch.drain(..).map(|job| job.reply).collect();
+        let events = events.clone();
+        let answer = move || {
+            events.send_modify(|n| *n += 1);
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // A caller that went away (client disconnected) is no error.
+                let _ = reply.send(answer);
+            }
+        };
+        match commit {
+            // Work is waiting: answer from the fsync thread and go on with it.
+            Some(commit) if rx.len() >= PIPELINE_BATCH_MIN => commit.then(answer),
+            // Little is waiting: fsync here, as one thread, and answer.
+            Some(commit) => {
+                commit.wait();
+                answer();
+            }
+            None => answer(),
         }
     }
 }

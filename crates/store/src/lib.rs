@@ -51,7 +51,20 @@ impl Database {
     /// when this returns). On `StoreError::Retry` the transaction is rolled back and `f`
     /// runs again, up to `WRITE_RETRIES_MAX` times. Blocking: call it from a thread of
     /// its own, not from an async task.
-    pub fn write<R>(&self, mut f: impl FnMut(&mut dyn Tx) -> StoreResult<R>) -> StoreResult<R> {
+    pub fn write<R>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<R>) -> StoreResult<R> {
+        let (out, commit) = self.write_pipelined(f)?;
+        commit.wait();
+        Ok(out)
+    }
+
+    /// As `write`, but returns as soon as the transaction is committed, possibly before
+    /// it is on disk: nothing that depends on it may leave the process before
+    /// [`Commit::then`] runs. What the batch writer uses, so that it can run the next
+    /// batch while this one's fsync runs.
+    pub fn write_pipelined<R>(
+        &self,
+        mut f: impl FnMut(&mut dyn Tx) -> StoreResult<R>,
+    ) -> StoreResult<(R, Commit)> {
         let mut attempt = 0;
         loop {
             let mut out = None;
@@ -60,11 +73,17 @@ impl Database {
                 Ok(())
             };
             let result = match self {
-                Database::Sqlite(db) => db.write_once(&mut once),
-                Database::Postgres(db) => db.write_once(&mut once),
+                Database::Sqlite(db) => db
+                    .commit_once(&mut once)
+                    .map(|n| Commit(Some((db.clone(), n)))),
+                // PostgreSQL's COMMIT returns once the commit is on disk.
+                Database::Postgres(db) => db.write_once(&mut once).map(|()| Commit(None)),
             };
             match result {
-                Ok(()) => return out.ok_or_else(|| StoreError::Other("no result".into())),
+                Ok(commit) => {
+                    let out = out.ok_or_else(|| StoreError::Other("no result".into()))?;
+                    return Ok((out, commit));
+                }
                 Err(StoreError::Retry(why)) if attempt < WRITE_RETRIES_MAX => {
                     attempt += 1;
                     tracing::debug!(attempt, %why, "retrying transaction");
@@ -74,6 +93,14 @@ impl Database {
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Blocks until every commit so far is on disk, or `max` has passed (at once on
+    /// PostgreSQL, whose commits are on disk when they return).
+    pub fn settle(&self, max: std::time::Duration) {
+        if let Database::Sqlite(db) = self {
+            db.settle(max);
         }
     }
 
@@ -92,6 +119,28 @@ impl Database {
             Database::Postgres(db) => db.read_once(&mut once)?,
         }
         out.ok_or_else(|| StoreError::Other("no result".into()))
+    }
+}
+
+/// A committed transaction of `Database::write_pipelined`, which may not be on disk yet.
+#[must_use = "a commit may not be on disk yet: wait for it or pass `then` what depends on it"]
+pub struct Commit(Option<(Arc<sqlite::SqliteDb>, u64)>);
+
+impl Commit {
+    /// Blocks until the commit is on disk.
+    pub fn wait(self) {
+        if let Some((db, n)) = self.0 {
+            db.wait_durable(n);
+        }
+    }
+
+    /// Runs `f` once the commit is on disk: at once on this thread when it already is,
+    /// else on the thread that made it durable (so `f` must be quick: send answers).
+    pub fn then(self, f: impl FnOnce() + Send + 'static) {
+        match self.0 {
+            Some((db, n)) => db.after_durable(n, Box::new(f)),
+            None => f(),
+        }
     }
 }
 

@@ -3,9 +3,12 @@
 //!
 //! A write transaction buffers the SKU states it saves and writes only what changed
 //! when it commits (see `tx.rs`), so a batch of many orders on one SKU costs one
-//! `UPDATE` of the pool plus its ledger and event rows, and one durable commit.
+//! `UPDATE` of the pool plus its ledger and event rows, and one durable commit. The
+//! commit's fsync is made by `durability.rs`, beside the writer, before anything that
+//! depends on the commit is answered.
 
 mod codec;
+mod durability;
 mod search;
 mod tx;
 
@@ -17,7 +20,10 @@ use onestock_core::storage::{StoreError, StoreResult, Tx};
 use rusqlite::Connection;
 
 use self::codec::db_err;
+use self::durability::{Durability, WalSync};
 use self::tx::SqliteTx;
+
+pub use self::durability::AfterDurable;
 
 /// How long a connection waits for a lock another connection holds before giving up
 /// with SQLITE_BUSY (then `StoreError::Retry`).
@@ -53,6 +59,8 @@ pub struct SqliteDb {
     readers: Mutex<Vec<Connection>>,
     /// Tells the checkpoint thread to stop when the database is dropped.
     stop_checkpoints: Arc<AtomicBool>,
+    /// Commit numbers and the WAL's fsync, beside the writer (see `durability.rs`).
+    durability: Durability,
 }
 
 impl Drop for SqliteDb {
@@ -100,6 +108,14 @@ impl SqliteDb {
         writer
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(db_err)?;
+        // The writer's COMMIT writes the WAL frames without an fsync; the syncer thread
+        // makes them durable before anything that depends on them is answered.
+        writer
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        let mut wal = WalSync::new(path);
+        let durability = Durability::start(Box::new(move || wal.sync()))
+            .map_err(|e| StoreError::Other(format!("start the fsync thread: {e}")))?;
         let stop_checkpoints = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(path, stop_checkpoints.clone())?;
         Ok(SqliteDb {
@@ -107,12 +123,39 @@ impl SqliteDb {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             stop_checkpoints,
+            durability,
         })
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction, writes what it buffered and
-    /// commits; rolls back on any error.
+    /// commits; rolls back on any error. Returns once the commit is on disk.
     pub fn write_once(&self, f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> {
+        let n = self.commit_once(f)?;
+        self.durability.wait(n);
+        Ok(())
+    }
+
+    /// Blocks until commit `n` (of `commit_once`) is on disk.
+    pub fn wait_durable(&self, n: u64) {
+        self.durability.wait(n);
+    }
+
+    /// Blocks until every commit so far is on disk, or `max` has passed.
+    pub fn settle(&self, max: Duration) {
+        self.durability.settle(max);
+    }
+
+    /// Runs `f` once `commit` is on disk: on the fsync thread, or here when it already is.
+    pub fn after_durable(&self, commit: u64, f: AfterDurable) {
+        self.durability.then(commit, f);
+    }
+
+    /// As `write_once`, but returns when the commit is written, before it is on disk,
+    /// with its number: whatever depends on it must wait for `after_durable`.
+    pub fn commit_once(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>,
+    ) -> StoreResult<u64> {
         let conn = self
             .writer
             .lock()
@@ -132,13 +175,18 @@ impl SqliteDb {
             tx.flush()
         })();
         match result {
-            Ok(()) => match conn.execute_batch("COMMIT") {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    rollback(&conn);
-                    Err(db_err(e))
+            Ok(()) => {
+                let n = self.durability.begin();
+                let committed = conn.execute_batch("COMMIT");
+                self.durability.written(n);
+                match committed {
+                    Ok(()) => Ok(n),
+                    Err(e) => {
+                        rollback(&conn);
+                        Err(db_err(e))
+                    }
                 }
-            },
+            }
             Err(e) => {
                 rollback(&conn);
                 Err(e)
@@ -146,7 +194,8 @@ impl SqliteDb {
         }
     }
 
-    /// Runs `f` in a read transaction on a reader connection; its writes fail.
+    /// Runs `f` in a read transaction on a reader connection; its writes fail. Returns
+    /// once every commit the read may have seen is on disk.
     pub fn read_once(&self, f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> {
         let conn = self.take_reader()?;
         let result = (|| {
@@ -161,6 +210,7 @@ impl SqliteDb {
             rollback(&conn);
         }
         self.give_back_reader(conn);
+        self.durability.fence();
         result
     }
 
@@ -197,7 +247,8 @@ impl SqliteDb {
 /// Settings every connection needs.
 fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
-    // FULL: the WAL is synced at every commit, so a commit returned is on disk.
+    // FULL: the WAL is synced at every commit, so a commit returned is on disk. The
+    // writer alone commits with NORMAL and its own fsync (`durability.rs`).
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(db_err)?;
     // No foreign keys are declared: a SKU's listings and pools are written together
