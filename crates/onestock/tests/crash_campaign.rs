@@ -47,9 +47,9 @@ const POOLS: [(&str, i64); 4] = [
 ];
 /// Concurrent order clients per round.
 const CLIENTS: usize = 12;
-/// Rows of each round's upload: three chunks of 2,000 (the writer applies a chunk in one
-/// transaction, so orders wait while it runs).
-const UPLOAD_ROWS: usize = 6_000;
+/// Rows of each round's upload: three chunks (`onestock::upload::ROWS_PER_CHUNK`; the
+/// writer applies a chunk in one transaction, so orders wait while it runs).
+const UPLOAD_ROWS: usize = 3 * onestock::upload::ROWS_PER_CHUNK;
 /// Ledgers of upload SKUs read per upload (the events cover every row).
 const UPLOAD_LEDGER_SAMPLE: usize = 25;
 

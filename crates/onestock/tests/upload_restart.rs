@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "restart-test-operator-token";
 const UPC: &str = "036000291452";
-/// Rows of the file: 15 chunks of 2000.
-const ROWS: usize = 30_000;
+/// Rows of the file: five chunks (`onestock::upload::ROWS_PER_CHUNK`), so that both kills
+/// land with the file part applied.
+const ROWS: usize = 5 * onestock::upload::ROWS_PER_CHUNK;
 /// Every this many rows, one with a bad quantity (a report line, not applied).
 const BAD_EVERY: usize = 1000;
 
@@ -268,7 +269,16 @@ async fn exactly_once_across_crashes(database_url: &str, dir: &Path) {
     assert_eq!(skus, want, "every SKU once, none missing");
 
     // Ledgers: one upload entry each, around the chunk edges and the crash points.
-    let mut sample: Vec<usize> = vec![1, 1999, 2000, 2001, 4000, 4001, ROWS - 1];
+    let chunk = onestock::upload::ROWS_PER_CHUNK;
+    let mut sample: Vec<usize> = vec![
+        1,
+        chunk - 1,
+        chunk,
+        chunk + 1,
+        2 * chunk,
+        2 * chunk + 1,
+        ROWS - 1,
+    ];
     for p in [first as usize, count(&b, "records_processed") as usize] {
         sample.extend([p.saturating_sub(1).max(1), p, (p + 1).min(ROWS)]);
     }
