@@ -224,7 +224,10 @@ fn read_pool(row: &rusqlite::Row<'_>, first: usize) -> StoreResult<Pool> {
     })
 }
 
-/// The SKU as stored: two indexed queries.
+/// The SKU as stored: its listings, then, when it has any, its pools (two indexed
+/// queries). Every pool has a listing (the rules remove a pool with its last listing),
+/// so a SKU without listings has no pools, and a new SKU (most rows of a catalog file)
+/// costs one query, not two.
 fn read_sku(conn: &Connection, seller: &SellerId, sku: &Sku) -> StoreResult<SkuState> {
     let mut state = SkuState::empty(seller.clone(), sku.clone());
     {
@@ -240,6 +243,9 @@ fn read_sku(conn: &Connection, seller: &SellerId, sku: &Sku) -> StoreResult<SkuS
         while let Some(row) = rows.next().map_err(db_err)? {
             state.listings.push(read_listing(row, 0)?);
         }
+    }
+    if state.listings.is_empty() {
+        return Ok(state);
     }
     let mut st = conn
         .prepare_cached(
