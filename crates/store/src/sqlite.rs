@@ -20,7 +20,7 @@ use onestock_core::storage::{StoreError, StoreResult, Tx};
 use rusqlite::Connection;
 
 use self::codec::db_err;
-use self::durability::{Durability, WalSync};
+use self::durability::{Durability, SyncFn, WalSync};
 use self::tx::SqliteTx;
 
 pub use self::durability::AfterDurable;
@@ -96,6 +96,12 @@ impl SqliteDb {
     /// Opens the file (created if missing), switches it to WAL with durable commits and
     /// applies the migrations.
     pub fn open(path: &str) -> StoreResult<SqliteDb> {
+        let mut wal = WalSync::new(path);
+        Self::open_with_sync(path, Box::new(move || wal.sync()))
+    }
+
+    /// `open`, with `sync` as the way commits are made durable (tests slow it down).
+    fn open_with_sync(path: &str, sync: SyncFn) -> StoreResult<SqliteDb> {
         let writer = Connection::open(path).map_err(db_err)?;
         configure(&writer)?;
         let mode: String = writer
@@ -113,8 +119,7 @@ impl SqliteDb {
         writer
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
-        let mut wal = WalSync::new(path);
-        let durability = Durability::start(Box::new(move || wal.sync()))
+        let durability = Durability::start(sync)
             .map_err(|e| StoreError::Other(format!("start the fsync thread: {e}")))?;
         let stop_checkpoints = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(path, stop_checkpoints.clone())?;
@@ -301,4 +306,97 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onestock_core::model::Seller;
+    use onestock_core::types::SellerId;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// A database whose fsyncs each wait for a token from the returned sender.
+    fn held_back(dir: &std::path::Path) -> (SqliteDb, mpsc::Sender<()>) {
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let path = dir.join("held.db");
+        let db = SqliteDb::open_with_sync(
+            path.to_str().unwrap(),
+            Box::new(move || {
+                let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+                Ok(())
+            }),
+        )
+        .unwrap();
+        (db, release)
+    }
+
+    fn seller(n: u32) -> Seller {
+        Seller {
+            seller_id: SellerId(format!("S{n:019}")),
+            name: format!("seller {n}"),
+            token_sha256: format!("{n:064}"),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn nothing_that_depends_on_a_commit_returns_before_its_fsync() {
+        let dir = std::env::temp_dir().join(format!("onestock-held-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (db, release) = held_back(&dir);
+        let db = Arc::new(db);
+
+        // A pipelined commit returns at once; what waits for it does not run yet.
+        let n = db
+            .commit_once(&mut |tx| tx.insert_seller(&seller(1)))
+            .unwrap();
+        let (ran, after) = mpsc::channel();
+        db.after_durable(n, Box::new(move || ran.send(Instant::now()).unwrap()));
+
+        // A read that may have seen the commit waits for its fsync too.
+        let reader = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut found = None;
+                db.read_once(&mut |tx| {
+                    found = Some(tx.sellers(None, 10)?.len());
+                    Ok(())
+                })
+                .unwrap();
+                (found, Instant::now())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(after.try_recv().is_err(), "answered before the fsync");
+        assert!(!reader.is_finished(), "a read returned before the fsync");
+
+        let released = Instant::now();
+        release.send(()).unwrap();
+        let answered = after.recv_timeout(Duration::from_secs(5)).unwrap();
+        let (found, read_done) = reader.join().unwrap();
+        assert!(answered >= released && read_done >= released);
+        assert_eq!(found, Some(1));
+
+        // A blocking write returns only after its own fsync.
+        let writer = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                db.write_once(&mut |tx| tx.insert_seller(&seller(2)))
+                    .unwrap();
+                Instant::now()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!writer.is_finished(), "a write returned before its fsync");
+        let released = Instant::now();
+        release.send(()).unwrap();
+        assert!(writer.join().unwrap() >= released);
+
+        // Nothing written meanwhile: a read needs no fsync.
+        db.read_once(&mut |_| Ok(())).unwrap();
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
