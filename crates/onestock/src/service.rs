@@ -17,7 +17,7 @@ use onestock_core::error::{DomainError, ErrorCode};
 use onestock_core::region::Region;
 use onestock_core::rules::{self, Command, Ctx, Outcome};
 use onestock_core::storage::{StoreError, StoreResult, Tx};
-use onestock_core::types::{SellerId, Sku, StoreCode};
+use onestock_core::types::{SellerId, StoreCode};
 use onestock_store::{Commit, Database};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -36,9 +36,6 @@ const PIPELINE_BATCH_MIN: usize = 32;
 const PIPELINE_WAIT_MAX: Duration = Duration::from_millis(2);
 /// Commands waiting for the writer at most; past that, callers wait to enqueue.
 const QUEUE_DEPTH: usize = 16 * 1024;
-/// Upload chunks waiting for PostgreSQL's upload writer at most: one upload worker
-/// sends one chunk at a time, so a few is plenty.
-const UPLOAD_QUEUE_DEPTH: usize = 16;
 
 /// A failure as the doors see it.
 #[derive(Debug, thiserror::Error)]
@@ -90,11 +87,6 @@ pub struct Service {
     region: Arc<Region>,
     clock: Arc<dyn Clock>,
     queue: mpsc::Sender<Job>,
-    /// PostgreSQL only: upload chunks go to a writer thread of their own, on its own
-    /// connection, so that orders never queue behind a chunk (row locks order the two
-    /// writers, as they order two processes). On SQLite there is one writer connection
-    /// whatever the threads, so chunks share the one queue.
-    upload_queue: Option<mpsc::Sender<Job>>,
     /// Bumped after every commit that may have added events, to wake long polls.
     events: watch::Sender<u64>,
     operator_token_sha256: String,
@@ -137,25 +129,11 @@ impl Service {
         let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
         let (events, _) = watch::channel(0u64);
         let stats = Arc::new(RwLock::new(WriterStats::default()));
-        let upload_queue = match db {
-            Database::Postgres(_) => {
-                let (upload_queue, upload_rx) = mpsc::channel(UPLOAD_QUEUE_DEPTH);
-                let (db, region, clock) = (db.clone(), region.clone(), clock.clone());
-                let (events, stats) = (events.clone(), stats.clone());
-                std::thread::Builder::new()
-                    .name("onestock-upload-writer".into())
-                    .spawn(move || writer_loop(db, region, clock, upload_rx, events, stats))
-                    .expect("spawn the upload writer thread");
-                Some(upload_queue)
-            }
-            Database::Sqlite(_) => None,
-        };
         let service = Arc::new(Service {
             db: db.clone(),
             region: region.clone(),
             clock: clock.clone(),
             queue,
-            upload_queue,
             events: events.clone(),
             operator_token_sha256,
             seller_tokens: RwLock::new(HashMap::new()),
@@ -190,11 +168,7 @@ impl Service {
     pub async fn execute(&self, cmd: Command) -> Result<Outcome, AppError> {
         let (reply, answer) = oneshot::channel();
         self.submitted.fetch_add(1, Ordering::AcqRel);
-        let queue = match (&cmd, &self.upload_queue) {
-            (Command::ApplyUploadRows { .. }, Some(uploads)) => uploads,
-            _ => &self.queue,
-        };
-        queue
+        self.queue
             .send(Job { cmd, reply })
             .await
             .map_err(|_| AppError::Internal("the writer has stopped".into()))?;
@@ -353,28 +327,8 @@ fn writer_loop(
                 _ => None,
             })
             .collect();
-        // Every SKU the orders name, locked up front in one sorted prefetch (PostgreSQL):
-        // the upload writer's chunks lock theirs the same way, so the two writers never
-        // wait on each other in a cycle. One SKU alone cannot be part of a cycle, and
-        // its own lock is cheaper than the prefetch's four statements (a hot SKU's
-        // batches).
-        let mut order_skus: Vec<(SellerId, Sku)> = batch
-            .iter()
-            .filter_map(|job| match &job.cmd {
-                Command::PlaceOrder { lines, .. } => Some(lines),
-                _ => None,
-            })
-            .flatten()
-            .map(|line| (line.seller_id.clone(), line.sku.clone()))
-            .collect();
-        order_skus.sort();
-        order_skus.dedup();
-        if order_skus.len() < 2 {
-            order_skus.clear();
-        }
         let result = caught(|| {
             db.write_pipelined(|tx| {
-                tx.prefetch_skus(&order_skus)?;
                 tx.prefetch_orders(&orders)?;
                 let mut answers = Vec::with_capacity(batch.len());
                 for job in &batch {
@@ -416,7 +370,6 @@ fn writer_loop(
         {
             let mut s = stats.write().unwrap_or_else(|e| e.into_inner());
             s.batches += 1;
-            s.commands += batch.len() as u64;
             s.busy_us += elapsed.as_micros() as u64;
         }
         let upload_rows: usize = batch
@@ -433,12 +386,17 @@ fn writer_loop(
         }
         let replies: Vec<_> = batch.drain(..).map(|job| job.reply).collect();
         let events = events.clone();
+        let stats = stats.clone();
         let answer = move || {
             events.send_modify(|n| *n += 1);
+            let done = replies.len() as u64;
             for (reply, answer) in replies.into_iter().zip(answers) {
                 // A caller that went away (client disconnected) is no error.
                 let _ = reply.send(answer);
             }
+            // Counted once on disk and answered, so that `drain_writer` returning means
+            // the answers are out, not only the commit.
+            stats.write().unwrap_or_else(|e| e.into_inner()).commands += done;
         };
         match commit {
             // Work is waiting: answer from the fsync thread and go on with it.

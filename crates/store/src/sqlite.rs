@@ -20,7 +20,7 @@ use onestock_core::storage::{StoreError, StoreResult, Tx};
 use rusqlite::Connection;
 
 use self::codec::db_err;
-use self::durability::{Durability, SyncFn, WalSync};
+use self::durability::{Durability, OnFailure, SyncFn, WalSync};
 use self::tx::SqliteTx;
 
 pub use self::durability::AfterDurable;
@@ -97,11 +97,16 @@ impl SqliteDb {
     /// applies the migrations.
     pub fn open(path: &str) -> StoreResult<SqliteDb> {
         let mut wal = WalSync::new(path);
-        Self::open_with_sync(path, Box::new(move || wal.sync()))
+        Self::open_with_sync(
+            path,
+            Box::new(move || wal.sync()),
+            Box::new(durability::stop_the_process),
+        )
     }
 
-    /// `open`, with `sync` as the way commits are made durable (tests slow it down).
-    fn open_with_sync(path: &str, sync: SyncFn) -> StoreResult<SqliteDb> {
+    /// `open`, with `sync` as the way commits are made durable and `on_failure` as what a
+    /// failed one does (tests slow the first down and record the second).
+    fn open_with_sync(path: &str, sync: SyncFn, on_failure: OnFailure) -> StoreResult<SqliteDb> {
         let writer = Connection::open(path).map_err(db_err)?;
         configure(&writer)?;
         let mode: String = writer
@@ -119,7 +124,7 @@ impl SqliteDb {
         writer
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
-        let durability = Durability::start(sync)
+        let durability = Durability::start(sync, on_failure)
             .map_err(|e| StoreError::Other(format!("start the fsync thread: {e}")))?;
         let stop_checkpoints = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(path, stop_checkpoints.clone())?;
@@ -181,9 +186,10 @@ impl SqliteDb {
         })();
         match result {
             Ok(()) => {
-                let n = self.durability.begin();
+                let written = self.durability.begin();
+                let n = written.n;
                 let committed = conn.execute_batch("COMMIT");
-                self.durability.written(n);
+                drop(written);
                 match committed {
                     Ok(()) => Ok(n),
                     Err(e) => {
@@ -327,6 +333,7 @@ mod tests {
                 let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
                 Ok(())
             }),
+            Box::new(|e| panic!("fsync failed: {e}")),
         )
         .unwrap();
         (db, release)

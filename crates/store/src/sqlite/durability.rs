@@ -40,8 +40,23 @@ pub type AfterDurable = Box<dyn FnOnce() + Send>;
 /// recording stand-in in tests.
 pub(crate) type SyncFn = Box<dyn FnMut() -> io::Result<()> + Send>;
 
-/// After a failed fsync, how long the syncer waits before trying again. Every waiter
-/// keeps waiting meanwhile: an answer is never sent for a commit that may not be on disk.
+/// What a failed fsync does. Production: [`stop_the_process`]. After a failed `fsync`
+/// Linux may drop the dirty pages and report the next `fsync` as a success, so no
+/// retry can tell whether the frames reached the disk: nothing may be answered. Tests
+/// record the failure instead.
+pub(crate) type OnFailure = Box<dyn Fn(&io::Error) + Send + Sync>;
+
+/// The production answer to a failed fsync, as PostgreSQL's (a PANIC): stop at once,
+/// with nothing answered that may not be on disk. At the next start SQLite recovers the
+/// database from its WAL, consistent, with every commit that reached the disk.
+pub(crate) fn stop_the_process(e: &io::Error) {
+    tracing::error!(error = %e, "fsync of the SQLite WAL failed: stopping, so that nothing is answered that may not be on disk; restart onestock once the disk is fixed");
+    eprintln!("onestock: fsync of the SQLite WAL failed ({e}); stopping");
+    std::process::abort();
+}
+
+/// After a failed fsync whose `OnFailure` returned (tests only), how long before the
+/// next try. Waiters keep waiting.
 const SYNC_RETRY_AFTER: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
@@ -60,11 +75,13 @@ struct Shared {
     begun: AtomicU64,
     /// The way to make commits durable; one fsync at a time, on whichever thread asks.
     sync: Mutex<SyncFn>,
+    on_failure: OnFailure,
     state: Mutex<State>,
-    /// The syncer waits here for written commits.
+    /// The syncer thread waits here for written commits, and for pending work that
+    /// another thread's fsync made durable.
     work: Condvar,
-    /// Callers of `wait` and `fence` wait here for `durable`.
-    synced: Condvar,
+    /// Waiters for `written` (a commit whose COMMIT is still running) and for `durable`.
+    changed: Condvar,
 }
 
 impl Shared {
@@ -75,20 +92,21 @@ impl Shared {
 }
 
 /// The commit counters of one database and its syncer thread. Dropping it stops the
-/// thread once everything written is durable.
+/// thread once everything written is durable and every pending work has run.
 pub(crate) struct Durability {
     shared: Arc<Shared>,
 }
 
 impl Durability {
     /// Starts the syncer thread with `sync` as its way to make commits durable.
-    pub(crate) fn start(sync: SyncFn) -> io::Result<Durability> {
+    pub(crate) fn start(sync: SyncFn, on_failure: OnFailure) -> io::Result<Durability> {
         let shared = Arc::new(Shared {
             begun: AtomicU64::new(0),
             sync: Mutex::new(sync),
+            on_failure,
             state: Mutex::new(State::default()),
             work: Condvar::new(),
-            synced: Condvar::new(),
+            changed: Condvar::new(),
         });
         let worker = shared.clone();
         std::thread::Builder::new()
@@ -97,25 +115,42 @@ impl Durability {
         Ok(Durability { shared })
     }
 
-    /// Numbers the next commit; call before its `COMMIT`, under the writer's lock.
-    pub(crate) fn begin(&self) -> u64 {
-        self.shared.begun.fetch_add(1, Ordering::SeqCst) + 1
+    /// Numbers the next commit; call before its `COMMIT`, under the writer's lock, and
+    /// hold the returned guard until `COMMIT` has returned (its drop records the commit
+    /// as written, whatever happened: an fsync after that covers what it wrote).
+    pub(crate) fn begin(&self) -> Written<'_> {
+        Written {
+            durability: self,
+            n: self.shared.begun.fetch_add(1, Ordering::SeqCst) + 1,
+        }
     }
 
-    /// `COMMIT` of commit `n` returned (committed or not: either way an fsync after this
-    /// covers whatever it wrote). Call under the writer's lock, so numbers arrive in order.
-    pub(crate) fn written(&self, n: u64) {
+    fn written(&self, n: u64) {
         let mut state = self.shared.lock();
         state.written = state.written.max(n);
         drop(state);
         self.shared.work.notify_one();
+        self.shared.changed.notify_all();
     }
 
     /// Blocks until commit `n` is on disk, making it so on this thread (one fsync, or
     /// none when another thread's covers it) rather than waking the syncer: a thread
     /// that has to wait anyway saves the switch to another.
     pub(crate) fn wait(&self, n: u64) {
-        while self.shared.lock().durable < n {
+        loop {
+            {
+                let state = self.shared.lock();
+                // A commit still in its COMMIT: wait for it to be written (no fsync can
+                // cover it before).
+                let state = self
+                    .shared
+                    .changed
+                    .wait_while(state, |s| s.written < n && s.durable < n)
+                    .unwrap_or_else(|p| p.into_inner());
+                if state.durable >= n {
+                    return;
+                }
+            }
             if !sync_once(&self.shared) {
                 std::thread::sleep(SYNC_RETRY_AFTER);
             }
@@ -128,18 +163,18 @@ impl Durability {
         let state = self.shared.lock();
         let _ = self
             .shared
-            .synced
+            .changed
             .wait_timeout_while(state, max, |s| s.durable < n)
             .unwrap_or_else(|p| p.into_inner());
     }
 
     /// Runs `f` on the syncer thread once commit `n` is on disk (at once, here, when it
-    /// already is).
+    /// already is). Pending work runs in commit order.
     pub(crate) fn then(&self, n: u64, f: AfterDurable) {
         let mut state = self.shared.lock();
-        if state.durable >= n {
+        if state.durable >= n && state.pending.is_empty() {
             drop(state);
-            f();
+            run_guarded(f);
             return;
         }
         state.pending.push_back((n, f));
@@ -158,6 +193,19 @@ impl Durability {
     }
 }
 
+/// A commit between `begin` and the end of its `COMMIT`.
+pub(crate) struct Written<'d> {
+    durability: &'d Durability,
+    /// The commit's number.
+    pub(crate) n: u64,
+}
+
+impl Drop for Written<'_> {
+    fn drop(&mut self) {
+        self.durability.written(self.n);
+    }
+}
+
 impl Drop for Durability {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
@@ -167,16 +215,48 @@ impl Drop for Durability {
     }
 }
 
+/// Work that panics loses only itself: the rest of the answers still go out, and the
+/// syncer thread lives on.
+fn run_guarded(f: AfterDurable) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        tracing::error!("work waiting for a commit panicked");
+    }
+}
+
+/// The syncer thread: fsyncs what is written and not yet durable, and runs the pending
+/// work that is durable, in commit order, one at a time (only this thread runs it).
 fn sync_loop(shared: &Shared) {
     loop {
-        {
+        let ready: Vec<AfterDurable> = {
             let mut state = shared.lock();
-            while state.written <= state.durable {
+            loop {
+                let deliverable = state
+                    .pending
+                    .front()
+                    .is_some_and(|(n, _)| *n <= state.durable);
+                if deliverable || state.written > state.durable {
+                    break;
+                }
                 if state.stop {
                     return;
                 }
                 state = shared.work.wait(state).unwrap_or_else(|p| p.into_inner());
             }
+            let mut ready = Vec::new();
+            while state
+                .pending
+                .front()
+                .is_some_and(|(n, _)| *n <= state.durable)
+            {
+                if let Some((_, f)) = state.pending.pop_front() {
+                    ready.push(f);
+                }
+            }
+            ready
+        };
+        if !ready.is_empty() {
+            ready.into_iter().for_each(run_guarded);
+            continue;
         }
         if !sync_once(shared) {
             std::thread::sleep(SYNC_RETRY_AFTER);
@@ -184,9 +264,9 @@ fn sync_loop(shared: &Shared) {
     }
 }
 
-/// One fsync covering every commit written when it began, then the work that was
-/// waiting for them, on this thread. False when the fsync failed (nothing was marked
-/// durable; the caller tries again later).
+/// One fsync covering every commit written when it began; then `durable` moves and the
+/// syncer thread is woken for the pending work. False when the fsync failed (nothing
+/// was marked durable).
 fn sync_once(shared: &Shared) -> bool {
     let mut sync = shared.sync.lock().unwrap_or_else(|p| p.into_inner());
     let target = {
@@ -199,25 +279,16 @@ fn sync_once(shared: &Shared) -> bool {
     };
     // Every commit up to `target` returned from COMMIT before this fsync began.
     if let Err(e) = (*sync)() {
-        tracing::error!(error = %e, "fsync of the SQLite WAL failed; answers wait and it is tried again");
+        (shared.on_failure)(&e);
         return false;
     }
     drop(sync);
-    let ready: Vec<AfterDurable> = {
+    {
         let mut state = shared.lock();
         state.durable = state.durable.max(target);
-        let mut ready = Vec::new();
-        while state.pending.front().is_some_and(|(n, _)| *n <= target) {
-            if let Some((_, f)) = state.pending.pop_front() {
-                ready.push(f);
-            }
-        }
-        ready
-    };
-    shared.synced.notify_all();
-    for f in ready {
-        f();
     }
+    shared.changed.notify_all();
+    shared.work.notify_one();
     true
 }
 
@@ -264,10 +335,12 @@ impl WalSync {
             None => false,
         };
         if !same {
-            self.file = Some(File::open(&self.path)?);
+            let file = File::open(&self.path)?;
             // A new WAL's directory entry must be durable too (SQLite syncs the directory
-            // after creating a WAL for the same reason).
+            // after creating a WAL for the same reason). Kept only once that succeeded,
+            // so that a failure is tried again with the next fsync.
             sync_dir(&self.dir)?;
+            self.file = Some(file);
         }
         match &self.file {
             Some(f) => f.sync_data(),
@@ -302,12 +375,13 @@ mod tests {
     fn work_runs_only_after_an_fsync_that_began_after_its_commit_was_written() {
         let syncs = Arc::new(Mutex::new(Vec::new()));
         let written = Arc::new(AtomicU64::new(0));
-        let d = Durability::start(recording(syncs.clone(), written.clone())).unwrap();
+        let d = Durability::start(recording(syncs.clone(), written.clone()), no_failure()).unwrap();
         let (tx, rx) = mpsc::channel();
         for _ in 0..200 {
-            let n = d.begin();
+            let w = d.begin();
+            let n = w.n;
             written.store(n, Ordering::SeqCst);
-            d.written(n);
+            drop(w);
             let tx = tx.clone();
             let syncs = syncs.clone();
             d.then(
@@ -336,35 +410,38 @@ mod tests {
     fn wait_and_fence_return_once_durable_and_at_once_when_idle() {
         let syncs = Arc::new(Mutex::new(Vec::new()));
         let written = Arc::new(AtomicU64::new(0));
-        let d = Durability::start(recording(syncs.clone(), written.clone())).unwrap();
+        let d = Durability::start(recording(syncs.clone(), written.clone()), no_failure()).unwrap();
         d.fence(); // nothing begun: returns at once
-        let n = d.begin();
+        let w = d.begin();
+        let n = w.n;
         written.store(n, Ordering::SeqCst);
-        d.written(n);
+        drop(w);
         d.fence();
         assert!(syncs.lock().unwrap().iter().any(|&w| w >= n));
-        let m = d.begin();
+        let w = d.begin();
+        let m = w.n;
         written.store(m, Ordering::SeqCst);
-        d.written(m);
+        drop(w);
         d.wait(m);
         assert!(syncs.lock().unwrap().iter().any(|&w| w >= m));
     }
 
+    fn no_failure() -> OnFailure {
+        Box::new(|e| panic!("fsync failed: {e}"))
+    }
+
     #[test]
-    fn a_failed_fsync_holds_the_answers_until_one_succeeds() {
-        let failures = Arc::new(AtomicU64::new(2));
-        let f2 = failures.clone();
-        let d = Durability::start(Box::new(move || {
-            if f2.load(Ordering::SeqCst) > 0 {
-                f2.fetch_sub(1, Ordering::SeqCst);
-                Err(io::Error::other("disk says no"))
-            } else {
-                Ok(())
-            }
-        }))
+    fn a_failed_fsync_is_reported_and_marks_nothing_durable() {
+        let failures = Arc::new(AtomicU64::new(0));
+        let reported = failures.clone();
+        let d = Durability::start(
+            Box::new(|| Err(io::Error::other("disk says no"))),
+            Box::new(move |_| {
+                reported.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
         .unwrap();
-        let n = d.begin();
-        d.written(n);
+        let n = d.begin().n;
         let (tx, rx) = mpsc::channel();
         d.then(
             n,
@@ -372,8 +449,63 @@ mod tests {
                 let _ = tx.send(());
             }),
         );
-        rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        assert_eq!(failures.load(Ordering::SeqCst), 0);
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "answered without an fsync"
+        );
+        assert!(failures.load(Ordering::SeqCst) >= 1);
+        assert_eq!(d.shared.lock().durable, 0);
+    }
+
+    #[test]
+    fn a_waiter_sleeps_while_the_commit_it_waits_for_is_still_in_its_commit() {
+        let syncs = Arc::new(Mutex::new(Vec::new()));
+        let written = Arc::new(AtomicU64::new(0));
+        let d = Arc::new(
+            Durability::start(recording(syncs.clone(), written.clone()), no_failure()).unwrap(),
+        );
+        let w = d.begin();
+        let n = w.n;
+        let waiter = {
+            let d = d.clone();
+            std::thread::spawn(move || d.fence())
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        // No fsync ran for a commit not yet written, and the waiter still waits.
+        assert!(syncs.lock().unwrap().is_empty());
+        assert!(!waiter.is_finished());
+        written.store(n, Ordering::SeqCst);
+        drop(w);
+        waiter.join().unwrap();
+        assert!(syncs.lock().unwrap().iter().any(|&s| s >= n));
+    }
+
+    #[test]
+    fn work_that_panics_does_not_stop_the_rest() {
+        let syncs = Arc::new(Mutex::new(Vec::new()));
+        let written = Arc::new(AtomicU64::new(0));
+        let d = Durability::start(recording(syncs, written.clone()), no_failure()).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for i in 0..3 {
+            let w = d.begin();
+            written.store(w.n, Ordering::SeqCst);
+            let n = w.n;
+            drop(w);
+            let tx = tx.clone();
+            d.then(
+                n,
+                Box::new(move || {
+                    if i == 1 {
+                        panic!("a broken answer");
+                    }
+                    let _ = tx.send(i);
+                }),
+            );
+        }
+        let got: Vec<i32> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
+        assert_eq!(got, vec![0, 2]);
     }
 
     #[test]
