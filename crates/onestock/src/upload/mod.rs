@@ -34,7 +34,8 @@ pub const UPLOAD_BYTES_MAX: u64 = 512 * 1024 * 1024;
 /// dirtied by every chunk again: measured on a million-row file, 2,000 rows a chunk
 /// took 12.0 s on SQLite and 42.1 s on PostgreSQL, 8,000 took 9.6 s and 27.6 s (16,000:
 /// 9.5 s, no further gain). The price: an order queued behind a chunk waits for it,
-/// about 75 ms on SQLite on a 2-core machine (docs/scaling.md, "Upload chunks").
+/// about 75 ms on SQLite and 220 ms on PostgreSQL on a 2-core machine (docs/scaling.md,
+/// "Upload chunks").
 pub const ROWS_PER_CHUNK: usize = 8000;
 
 /// Attempts at an upload that end without moving its checkpoint (an error, a panic, or
