@@ -34,6 +34,8 @@ pub const BATCH_COMMANDS_MAX: usize = 1024;
 const PIPELINE_BATCH_MIN: usize = 32;
 /// Longest a small batch waits for the previous fsync: a slow disk must not stall it.
 const PIPELINE_WAIT_MAX: Duration = Duration::from_millis(2);
+/// An order within this long counts as orders flowing (`Service::orders_flowing`).
+const ORDERS_FLOWING_WITHIN: Duration = Duration::from_secs(2);
 /// Commands waiting for the writer at most; past that, callers wait to enqueue.
 const QUEUE_DEPTH: usize = 16 * 1024;
 
@@ -95,6 +97,10 @@ pub struct Service {
     /// Commands handed to the writer so far; with `stats.commands`, tells when the
     /// writer has caught up (`drain_writer`).
     submitted: AtomicU64,
+    /// When the last order was handed to the writer, in milliseconds since `started`
+    /// (0: none yet): upload chunks shrink while orders flow (`orders_flowing`).
+    last_order_ms: AtomicU64,
+    started: Instant,
     /// True once the server stops: long polls answer at once.
     stopping: watch::Sender<bool>,
 }
@@ -139,6 +145,8 @@ impl Service {
             seller_tokens: RwLock::new(HashMap::new()),
             stats: stats.clone(),
             submitted: AtomicU64::new(0),
+            last_order_ms: AtomicU64::new(0),
+            started: Instant::now(),
             stopping: watch::channel(false).0,
         });
         std::thread::Builder::new()
@@ -160,6 +168,18 @@ impl Service {
         &self.db
     }
 
+    /// Whether an order reached the writer in the last `ORDERS_FLOWING_WITHIN`.
+    pub fn orders_flowing(&self) -> bool {
+        let last = self.last_order_ms.load(Ordering::Relaxed);
+        last != 0
+            && self.elapsed_ms().saturating_sub(last) <= ORDERS_FLOWING_WITHIN.as_millis() as u64
+    }
+
+    /// Milliseconds since the service started, at least 1.
+    fn elapsed_ms(&self) -> u64 {
+        (self.started.elapsed().as_millis() as u64).max(1)
+    }
+
     pub fn writer_stats(&self) -> WriterStats {
         *self.stats.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -168,6 +188,13 @@ impl Service {
     pub async fn execute(&self, cmd: Command) -> Result<Outcome, AppError> {
         let (reply, answer) = oneshot::channel();
         self.submitted.fetch_add(1, Ordering::AcqRel);
+        if matches!(
+            cmd,
+            Command::PlaceOrder { .. } | Command::CancelOrder { .. }
+        ) {
+            self.last_order_ms
+                .store(self.elapsed_ms(), Ordering::Relaxed);
+        }
         self.queue
             .send(Job { cmd, reply })
             .await

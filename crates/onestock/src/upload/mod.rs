@@ -29,14 +29,17 @@ use crate::service::{AppError, Service};
 
 /// Largest upload file: a million-row inventory file is about 100 MiB.
 pub const UPLOAD_BYTES_MAX: u64 = 512 * 1024 * 1024;
-/// Rows applied per transaction. A commit writes every page the chunk dirtied, and the
-/// pages of an index on a few hot values (a file's rows listing the same products) are
-/// dirtied by every chunk again: measured on a million-row file, 2,000 rows a chunk
-/// took 12.0 s on SQLite and 42.1 s on PostgreSQL, 8,000 took 9.6 s and 27.6 s (16,000:
-/// 9.5 s, no further gain). The price: an order queued behind a chunk waits for it,
-/// about 75 ms on SQLite and 220 ms on PostgreSQL on a 2-core machine (docs/scaling.md,
-/// "Upload chunks").
+/// Rows applied per transaction while no orders flow. A commit writes every page the
+/// chunk dirtied, and the pages of an index on a few hot values (a file's rows listing
+/// the same products) are dirtied by every chunk again: measured on a million-row file,
+/// 2,000 rows a chunk took 12.0 s on SQLite and 42.1 s on PostgreSQL, 8,000 took 9.6 s
+/// and 27.6 s (16,000: 9.5 s, no further gain). The price: an order queued behind a
+/// chunk waits for it, about 75 ms on SQLite and 220 ms on PostgreSQL on a 2-core
+/// machine, hence [`ROWS_PER_CHUNK_WHILE_ORDERS`] (docs/scaling.md, "Upload chunks").
 pub const ROWS_PER_CHUNK: usize = 8000;
+/// Rows per transaction while orders flow (`Service::orders_flowing`): an order waits
+/// at most one such chunk, about 20 ms on SQLite and 85 ms on PostgreSQL.
+pub const ROWS_PER_CHUNK_WHILE_ORDERS: usize = 2000;
 
 /// Attempts at an upload that end without moving its checkpoint (an error, a panic, or
 /// the process dying while it runs) before the upload is given up as `FATAL`. Enough to
@@ -343,7 +346,9 @@ fn process_blocking(
             continue;
         }
         chunk.push(to_record(raw));
-        if chunk.len() == ROWS_PER_CHUNK {
+        let full = chunk.len() >= ROWS_PER_CHUNK
+            || (chunk.len() >= ROWS_PER_CHUNK_WHILE_ORDERS && service.orders_flowing());
+        if full {
             wait(&mut applying)?;
             let cmd = Command::ApplyUploadRows {
                 upload_id: upload.upload_id.clone(),
