@@ -134,8 +134,8 @@ impl Commit {
         }
     }
 
-    /// Runs `f` once the commit is on disk: at once on this thread when it already is,
-    /// else on the thread that made it durable (so `f` must be quick: send answers).
+    /// Runs `f` once the commit is on disk: on SQLite on the fsync thread, in commit order
+    /// (so `f` must be quick: send answers); on PostgreSQL at once, on this thread.
     pub fn then(self, f: impl FnOnce() + Send + 'static) {
         match self.0 {
             Some((db, n)) => db.after_durable(n, Box::new(f)),

@@ -155,7 +155,7 @@ impl SqliteDb {
         self.durability.settle(max);
     }
 
-    /// Runs `f` once `commit` is on disk: on the fsync thread, or here when it already is.
+    /// Runs `f` on the fsync thread once `commit` is on disk.
     pub fn after_durable(&self, commit: u64, f: AfterDurable) {
         self.durability.then(commit, f);
     }

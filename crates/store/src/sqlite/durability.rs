@@ -168,15 +168,10 @@ impl Durability {
             .unwrap_or_else(|p| p.into_inner());
     }
 
-    /// Runs `f` on the syncer thread once commit `n` is on disk (at once, here, when it
-    /// already is). Pending work runs in commit order.
+    /// Runs `f` on the syncer thread once commit `n` is on disk. Only that thread runs
+    /// such work, one at a time, in commit order.
     pub(crate) fn then(&self, n: u64, f: AfterDurable) {
         let mut state = self.shared.lock();
-        if state.durable >= n && state.pending.is_empty() {
-            drop(state);
-            run_guarded(f);
-            return;
-        }
         state.pending.push_back((n, f));
         drop(state);
         self.shared.work.notify_one();
