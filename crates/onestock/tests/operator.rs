@@ -809,6 +809,54 @@ async fn cli_migrate_on_postgres_exits_zero() {
     }
 }
 
+/// `bench` on PostgreSQL whose setup fails after the database opened (a trigger refuses
+/// every seller) reports the error and exits 1 (it exited 101: the database was dropped
+/// on a runtime thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_bench_setup_error_on_postgres_is_reported_not_a_panic() {
+    let Ok(admin) = std::env::var(common::POSTGRES_ENV) else {
+        println!("skipped: {} is not set", common::POSTGRES_ENV);
+        return;
+    };
+    let url =
+        tokio::task::spawn_blocking(move || onestock_store::postgres::create_test_database(&admin))
+            .await
+            .expect("join")
+            .expect("a test database");
+    let dir = tempfile::tempdir().expect("dir");
+    let (code, out, err) = cli(dir.path(), &["migrate", "--database-url", &url]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let refuse = "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no sellers here'; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER refuse BEFORE INSERT ON seller FOR EACH ROW EXECUTE FUNCTION refuse();";
+    let psql = std::process::Command::new("psql")
+        .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c", refuse])
+        .output()
+        .expect("psql");
+    assert!(
+        psql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+    let (code, out, err) = cli(
+        dir.path(),
+        &[
+            "bench",
+            "--clients",
+            "1",
+            "--naive-clients",
+            "1",
+            "--seconds",
+            "1",
+            "--database-url",
+            &url,
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("no sellers here"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 #[tokio::test]
 async fn log_lines_carry_no_colour_codes_when_written_to_a_file() {
     let dir = tempfile::tempdir().expect("dir");

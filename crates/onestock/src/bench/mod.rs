@@ -107,6 +107,29 @@ async fn setup(url: &str) -> anyhow::Result<Fixture> {
         Arc::new(SystemClock),
         String::new(),
     );
+    match seller_and_product(&service, &region).await {
+        Ok((seller, asin)) => Ok(Fixture {
+            stores: region.stores.iter().map(|s| s.code.clone()).collect(),
+            service,
+            db,
+            region,
+            seller,
+            asin,
+        }),
+        Err(e) => {
+            // A PostgreSQL client blocks as its connection closes: never on a runtime
+            // thread, or the error would end in a panic instead of being reported.
+            let _ = tokio::task::spawn_blocking(move || drop((service, db))).await;
+            Err(e)
+        }
+    }
+}
+
+/// The benchmark's seller and the product it lists, with a page in every store.
+async fn seller_and_product(
+    service: &Arc<Service>,
+    region: &Region,
+) -> anyhow::Result<(SellerId, Asin)> {
     let err = |e: onestock_core::DomainError| anyhow!("{e}");
     let seller = match service
         .execute(Command::CreateSeller {
@@ -119,7 +142,6 @@ async fn setup(url: &str) -> anyhow::Result<Fixture> {
         Outcome::Seller(s) => s.seller_id,
         _ => return Err(anyhow!("unexpected outcome")),
     };
-    let stores: Vec<StoreCode> = region.stores.iter().map(|s| s.code.clone()).collect();
     // One ASIN with a page in every store: the first store creates it, the others
     // match it by identifier (R3).
     let identifier = "036000291452";
@@ -151,14 +173,7 @@ async fn setup(url: &str) -> anyhow::Result<Fixture> {
         }
     }
     let asin = shared_asin.ok_or_else(|| anyhow!("no product"))?;
-    Ok(Fixture {
-        service,
-        db,
-        region,
-        seller,
-        asin,
-        stores,
-    })
+    Ok((seller, asin))
 }
 
 /// A new SKU listed in every store on one shared pool of [`POOL_START`]: each run sells
