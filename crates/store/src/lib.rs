@@ -104,6 +104,16 @@ impl Database {
         }
     }
 
+    /// Brings the planner's statistics up to date now (PostgreSQL's `ANALYZE`, which
+    /// autovacuum runs some time after a large change; nothing on SQLite, whose search
+    /// reads FTS5's own counts). Blocking.
+    pub fn analyze(&self) -> StoreResult<()> {
+        match self {
+            Database::Sqlite(_) => Ok(()),
+            Database::Postgres(db) => db.analyze(),
+        }
+    }
+
     /// Runs `f` in a read-only transaction on a reader connection. Blocking.
     pub fn read<R>(&self, f: impl FnOnce(&mut dyn Tx) -> StoreResult<R>) -> StoreResult<R> {
         let mut f = Some(f);

@@ -11,6 +11,7 @@
 //! lock so two processes starting together do not both migrate.
 
 mod codec;
+mod search;
 mod tx;
 
 use std::collections::HashMap;
@@ -73,6 +74,15 @@ impl PgDb {
         self.run(false, f)
     }
 
+    /// Brings the planner's statistics up to date now, as autovacuum does some time
+    /// after a large change: for a benchmark that measures right after filling.
+    pub fn analyze(&self) -> StoreResult<()> {
+        let mut conn = self.take()?;
+        let result = conn.client.batch_execute("ANALYZE").map_err(db_error);
+        self.give_back(conn);
+        result
+    }
+
     /// Runs `f` in a read-only transaction.
     pub fn read_once(&self, f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<()>) -> StoreResult<()> {
         self.run(true, f)
@@ -111,6 +121,7 @@ impl PgDb {
             client,
             statements: HashMap::new(),
             pool_ids: Vec::new(),
+            term_stats: None,
             failure: None,
             broken: false,
         })
@@ -325,6 +336,8 @@ pub(crate) struct Conn {
     /// Pool ids taken from the sequence ahead, a block at a time: a sequence never
     /// hands a number out twice, even when the transaction that took it rolls back.
     pub(crate) pool_ids: Vec<i64>,
+    /// The catalog words' shares of pages, for the search plan (`search.rs`).
+    pub(crate) term_stats: Option<search::TermStats>,
 }
 
 /// A prepared statement and how often it ran.

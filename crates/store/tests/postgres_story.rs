@@ -990,3 +990,45 @@ fn search_with_a_common_word_is_bounded() {
     })
     .expect("search");
 }
+
+/// Once PostgreSQL's statistics say a query's words are common, the search scans the
+/// table instead of reading the words' whole GIN lists (`postgres/search.rs`): the
+/// answer is the same as before the statistics existed, and a later rare-word search
+/// in the same transaction still finds its pages (the scan's settings are put back).
+#[test]
+fn a_search_of_common_words_answers_the_same_by_either_plan() {
+    let Some(t) = TestDb::new() else { return };
+    t.db.write(|tx| {
+        for i in 0..600 {
+            let st = if i % 3 == 0 { "CA" } else { "US" };
+            let extra = if i % 7 == 0 { " kettle" } else { "" };
+            tx.insert_page(&page(
+                &format!("B0{i:08}"),
+                st,
+                "en",
+                &format!("steel mug{extra} number{i}"),
+                "Acme",
+                &[],
+            ))?;
+        }
+        Ok(())
+    })
+    .expect("pages");
+    let search = |db: &Database| {
+        db.read(|tx| {
+            let common = tx.search_pages(&store("US"), "steel mug", 50)?;
+            let rare = tx.search_pages(&store("US"), "number7", 10)?;
+            Ok((common, rare))
+        })
+        .expect("search")
+    };
+    let (before, rare_before) = search(&t.db);
+    t.db.analyze().expect("analyze");
+    // A new connection, so that the statistics are read afresh.
+    let fresh = Database::Postgres(Arc::new(PgDb::open(&t.url).expect("open")));
+    let (after, rare_after) = search(&fresh);
+    assert_eq!(before.len(), 50);
+    assert_eq!(after, before);
+    assert_eq!(rare_after, rare_before);
+    assert_eq!(rare_after.len(), 1);
+}
