@@ -37,8 +37,9 @@ pub const UPLOAD_BYTES_MAX: u64 = 512 * 1024 * 1024;
 /// chunk waits for it, about 75 ms on SQLite and 220 ms on PostgreSQL on a 2-core
 /// machine, hence [`ROWS_PER_CHUNK_WHILE_ORDERS`] (docs/scaling.md, "Upload chunks").
 pub const ROWS_PER_CHUNK: usize = 8000;
-/// Rows per transaction while orders flow (`Service::orders_flowing`): an order waits
-/// at most one such chunk, about 20 ms on SQLite and 85 ms on PostgreSQL.
+/// Rows per transaction while orders flow (`Service::orders_flowing`): about 20 ms on
+/// SQLite and 85 ms on PostgreSQL. The chunk already sent when the first order comes
+/// may still be a full `ROWS_PER_CHUNK` one.
 pub const ROWS_PER_CHUNK_WHILE_ORDERS: usize = 2000;
 
 /// Attempts at an upload that end without moving its checkpoint (an error, a panic, or
