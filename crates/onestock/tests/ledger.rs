@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::{Backend, TestApp, upc};
 use reqwest::Method;
 use serde_json::json;
@@ -43,16 +41,9 @@ async fn long_ledger_is_answered_whole(backend: Backend) {
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
     let id = r.body["upload_id"].as_str().expect("upload_id").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let b = s.get(&format!("/v1/uploads/{id}")).await.body;
-        if b["status"] == "DONE" {
-            assert_eq!(b["records_failed"], 0, "{b}");
-            break;
-        }
-        assert!(b["status"] != "FATAL" && Instant::now() < deadline, "{b}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let b = s.wait_upload(&id).await;
+    assert_eq!(b["status"], "DONE", "{b}");
+    assert_eq!(b["records_failed"], 0, "{b}");
     let entries = s.ledger("LONG-1").await;
     assert_eq!(entries.len(), ENTRIES, "one entry per change");
     let mut sum = 0;

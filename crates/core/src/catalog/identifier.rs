@@ -32,7 +32,7 @@ fn digits(value: &str) -> Vec<u32> {
 
 /// The GS1 mod-10 check digit for the digits before it (`body`): weights 3, 1, 3, …
 /// from the right.
-fn gs1_check_digit(body: &[u32]) -> u32 {
+pub(super) fn gs1_check_digit(body: &[u32]) -> u32 {
     let sum: u32 = body
         .iter()
         .rev()

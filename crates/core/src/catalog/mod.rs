@@ -32,6 +32,16 @@ pub fn identifier_kind_for_digits(value: &str) -> Option<&'static str> {
     identifier::identifier_kind_for_digits(value)
 }
 
+/// `digits` (a GTIN, UPC or EAN without its last digit) with its GS1 check digit
+/// appended, as [`parse_identifier`] checks it. None unless `digits` is all ASCII digits.
+pub fn with_gs1_check_digit(digits: &str) -> Option<String> {
+    let body: Vec<u32> = digits
+        .chars()
+        .map(|c| c.to_digit(10))
+        .collect::<Option<_>>()?;
+    Some(format!("{digits}{}", identifier::gs1_check_digit(&body)))
+}
+
 /// The language part of a tag: `es-MX`, `es_MX`, `ES` give `es`. None when it is not
 /// two ASCII letters.
 ///
@@ -102,6 +112,19 @@ pub fn stem_terms(text: &str, language: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::normalize_brand;
+
+    #[test]
+    fn a_check_digit_appended_is_one_parse_identifier_accepts() {
+        assert_eq!(
+            super::with_gs1_check_digit("03600029145").as_deref(),
+            Some("036000291452")
+        );
+        for n in [0_u64, 7, 123_456_789, 99_999_999_999] {
+            let upc = super::with_gs1_check_digit(&format!("{n:011}")).expect("digits");
+            assert!(super::parse_identifier("UPC", &upc).is_ok(), "{upc}");
+        }
+        assert_eq!(super::with_gs1_check_digit("12a"), None);
+    }
 
     #[test]
     fn brands_compare_without_case_accents_spaces_or_punctuation() {

@@ -1519,3 +1519,71 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::{PgDb, create_test_database, drop_database};
+    use onestock_core::model::DetailPage;
+
+    /// What the scan changes, as the session sees it.
+    fn planner_settings(conn: &mut Conn) -> (String, String) {
+        let row = conn
+            .client
+            .query_one(
+                "SELECT current_setting('enable_bitmapscan'),
+                        current_setting('max_parallel_workers_per_gather')",
+                &[],
+            )
+            .expect("settings");
+        (row.get(0), row.get(1))
+    }
+
+    /// Once the statistics make a query's words common, its search takes the table scan,
+    /// and the transaction's later statements run with the planner settings it had.
+    #[test]
+    fn a_common_word_search_scans_and_puts_the_planner_settings_back() {
+        let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
+            println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let url = create_test_database(&admin).expect("database");
+        let db = PgDb::open(&url).expect("open");
+        db.write_once(&mut |tx| {
+            for i in 0..300 {
+                tx.insert_page(&DetailPage {
+                    asin: Asin::parse(&format!("B0{i:08}")).expect("asin"),
+                    store: StoreCode::parse("US").expect("store"),
+                    title: format!("steel mug number{i}"),
+                    brand: "Acme".into(),
+                    description: String::new(),
+                    language: "en".into(),
+                    product_type: "DRINKWARE".into(),
+                    identifiers: Vec::new(),
+                })?;
+            }
+            Ok(())
+        })
+        .expect("pages");
+        db.analyze().expect("analyze");
+        let mut conn = db.take().expect("connection");
+        conn.client.batch_execute("BEGIN READ ONLY").expect("begin");
+        let before = planner_settings(&mut conn);
+        {
+            let mut tx = PgTx::new(&mut conn, true);
+            assert!(tx.scan_pays("steel mug").expect("stats"));
+            assert!(!tx.scan_pays("number7").expect("stats"));
+            let us = StoreCode::parse("US").expect("store");
+            assert_eq!(
+                tx.search_pages(&us, "steel mug", 10).expect("search").len(),
+                10
+            );
+        }
+        assert_eq!(planner_settings(&mut conn), before);
+        assert_eq!(before.0, "on");
+        conn.client.batch_execute("COMMIT").expect("commit");
+        drop(conn);
+        drop(db);
+        drop_database(&admin, &url).expect("drop");
+    }
+}
