@@ -57,39 +57,103 @@ pub struct SqliteDb {
     writer: Mutex<Connection>,
     /// Idle reader connections.
     readers: Mutex<Vec<Connection>>,
-    /// Tells the checkpoint thread to stop when the database is dropped.
-    stop_checkpoints: Arc<AtomicBool>,
+    /// Shared with the checkpoint thread.
+    wal: Arc<WalState>,
     /// Commit numbers and the WAL's fsync, beside the writer (see `durability.rs`).
     durability: Durability,
 }
 
 impl Drop for SqliteDb {
     fn drop(&mut self) {
-        self.stop_checkpoints.store(true, Ordering::Relaxed);
+        self.wal.stop.store(true, Ordering::Relaxed);
     }
 }
 
 /// How often the background thread copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL frames (pages of 4 KiB) past which the writer starts the WAL again from its
+/// first frame (see `restart_wal`). SQLite does that only when a write begins with
+/// every frame copied back, which a background checkpoint never sees while commits
+/// keep coming: the WAL then grew without a limit (1.2 GiB in a 10 s HTTP benchmark,
+/// every commit appending pages the kernel had to allocate and zero). Each start
+/// again costs the writer about a millisecond (the last frames and two syncs), so
+/// not too often: 64 MiB is a few seconds of the busiest load measured, and stays in
+/// the page cache. The WAL passes it by what is committed during one checkpoint pass.
+const WAL_RESTART_FRAMES: i64 = 16_384;
 
-/// Checkpoints the WAL from a connection of its own, so the writer's commits never pay
-/// for it (SQLite's automatic checkpoint runs inside the committing call). PASSIVE never
-/// waits for the writer or readers.
-fn spawn_checkpointer(path: &str, stop: Arc<AtomicBool>) -> StoreResult<()> {
+/// When the WAL is copied back and started again: the constants above, smaller in
+/// tests.
+#[derive(Clone, Copy)]
+struct WalLimits {
+    checkpoint_every: Duration,
+    restart_frames: i64,
+}
+
+impl Default for WalLimits {
+    fn default() -> Self {
+        WalLimits {
+            checkpoint_every: CHECKPOINT_EVERY,
+            restart_frames: WAL_RESTART_FRAMES,
+        }
+    }
+}
+
+/// What the checkpoint thread and the writer share.
+#[derive(Default)]
+struct WalState {
+    /// Set by the checkpoint thread when the WAL is past `WAL_RESTART_FRAMES` and it has
+    /// just copied what it could: the writer copies the rest before its next write.
+    restart_wanted: AtomicBool,
+    /// Tells the checkpoint thread to stop when the database is dropped.
+    stop: AtomicBool,
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`: never waits for the writer or readers.
+/// Returns the WAL's frames.
+fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+}
+
+/// Checkpoints the WAL from a connection of its own, so the writer's commits do not pay
+/// for copying it (SQLite's automatic checkpoint runs inside the committing call).
+fn spawn_checkpointer(path: &str, wal: Arc<WalState>, limits: WalLimits) -> StoreResult<()> {
     let conn = Connection::open(path).map_err(db_err)?;
     configure(&conn)?;
+    let db_file = std::fs::File::open(path)
+        .map_err(|e| StoreError::Other(format!("open {path} for the checkpoint thread: {e}")))?;
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                    tracing::debug!(error = %e, "WAL checkpoint");
+            while !wal.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(limits.checkpoint_every);
+                match checkpoint_passive(&conn) {
+                    Ok(frames) if frames > limits.restart_frames => {
+                        // SQLite syncs the database file only after a checkpoint that
+                        // copied every frame, which is the writer's: sync what this
+                        // thread copied here, so the writer's sync has only its own
+                        // few pages to write (else it took the writer 7 ms).
+                        if let Err(e) = db_file.sync_data() {
+                            tracing::debug!(error = %e, "sync the database file after a checkpoint");
+                        }
+                        wal.restart_wanted.store(true, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "WAL checkpoint"),
                 }
             }
         })
         .map_err(|e| StoreError::Other(format!("start the checkpoint thread: {e}")))?;
     Ok(())
+}
+
+/// Copies the frames the checkpoint thread's last pass left (those committed during
+/// it) from the writer's connection, between two commits, so that the next write
+/// starts the WAL again. A reader still on an older snapshot can hold the copy back;
+/// the checkpoint thread then asks again after its next pass.
+fn restart_wal(conn: &Connection) {
+    if let Err(e) = checkpoint_passive(conn) {
+        tracing::debug!(error = %e, "writer checkpoint to start the WAL again");
+    }
 }
 
 impl SqliteDb {
@@ -101,12 +165,18 @@ impl SqliteDb {
             path,
             Box::new(move || wal.sync()),
             Box::new(durability::stop_the_process),
+            WalLimits::default(),
         )
     }
 
     /// `open`, with `sync` as the way commits are made durable and `on_failure` as what a
     /// failed one does (tests slow the first down and record the second).
-    fn open_with_sync(path: &str, sync: SyncFn, on_failure: OnFailure) -> StoreResult<SqliteDb> {
+    fn open_with_sync(
+        path: &str,
+        sync: SyncFn,
+        on_failure: OnFailure,
+        limits: WalLimits,
+    ) -> StoreResult<SqliteDb> {
         let writer = Connection::open(path).map_err(db_err)?;
         configure(&writer)?;
         let mode: String = writer
@@ -119,6 +189,11 @@ impl SqliteDb {
         writer
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(db_err)?;
+        // The writer reads through its own page cache, not the map: once the WAL starts
+        // again, the pages a long upload reads come from the database file, and mapped
+        // they count in the process's memory (a 1,000,000-row upload peaked at 265 MiB
+        // mapped, against 100 MiB read).
+        writer.pragma_update(None, "mmap_size", 0).map_err(db_err)?;
         // The writer's COMMIT writes the WAL frames without an fsync; the syncer thread
         // makes them durable before anything that depends on them is answered.
         writer
@@ -126,13 +201,13 @@ impl SqliteDb {
             .map_err(db_err)?;
         let durability = Durability::start(sync, on_failure)
             .map_err(|e| StoreError::Other(format!("start the fsync thread: {e}")))?;
-        let stop_checkpoints = Arc::new(AtomicBool::new(false));
-        spawn_checkpointer(path, stop_checkpoints.clone())?;
+        let wal = Arc::new(WalState::default());
+        spawn_checkpointer(path, wal.clone(), limits)?;
         Ok(SqliteDb {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-            stop_checkpoints,
+            wal,
             durability,
         })
     }
@@ -178,6 +253,9 @@ impl SqliteDb {
                 }
                 conn
             });
+        if self.wal.restart_wanted.swap(false, Ordering::Relaxed) {
+            restart_wal(&conn);
+        }
         conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
         let result = (|| {
             let mut tx = SqliteTx::new(&conn, true);
@@ -334,6 +412,7 @@ mod tests {
                 Ok(())
             }),
             Box::new(|e| panic!("fsync failed: {e}")),
+            WalLimits::default(),
         )
         .unwrap();
         (db, release)
@@ -403,6 +482,58 @@ mod tests {
 
         // Nothing written meanwhile: a read needs no fsync.
         db.read_once(&mut |_| Ok(())).unwrap();
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_wal_starts_again_while_commits_never_pause() {
+        let dir = std::env::temp_dir().join(format!("onestock-wal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("busy.db");
+        // A small limit and a quick checkpoint thread, so that a few seconds of commits
+        // would make a WAL that never starts again many times its limit.
+        let limits = WalLimits {
+            checkpoint_every: Duration::from_millis(10),
+            restart_frames: 256,
+        };
+        let db = SqliteDb::open_with_sync(
+            path.to_str().unwrap(),
+            Box::new(|| Ok(())),
+            Box::new(|e| panic!("fsync failed: {e}")),
+            limits,
+        )
+        .unwrap();
+        // Commits back to back, each a new seller (at least one new 4 KiB page in the
+        // WAL, for its row): without a start again the WAL would be 40,000 frames.
+        let commits: u32 = 40_000;
+        for n in 0..commits {
+            let mut s = seller(n);
+            s.name = format!("{n:03000}");
+            db.commit_once(&mut |tx| tx.insert_seller(&s)).unwrap();
+        }
+        let wal = std::fs::read(dir.join("busy.db-wal")).unwrap();
+        // The WAL header's checkpoint sequence number counts its starts again.
+        let starts = u32::from_be_bytes(wal[12..16].try_into().unwrap());
+        assert!(starts >= 2, "the WAL started again {starts} times");
+        // The file keeps the longest the WAL has been: past the limit, it grows until
+        // the checkpoint thread's next pass asks the writer to start it again, by what
+        // the writer commits meanwhile (a few hundred frames here, thousands when the
+        // machine is busy). A WAL that never started again would hold a frame for each
+        // commit at least.
+        let never_again = u64::from(commits) * (4096 + 24);
+        assert!(
+            (wal.len() as u64) < never_again / 2,
+            "the WAL grew with the commits: {} bytes after {commits} commits",
+            wal.len()
+        );
+        let mut sellers = 0;
+        db.read_once(&mut |tx| {
+            sellers = tx.sellers(None, 1_000_000)?.len();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sellers, commits as usize, "every commit is still there");
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
     }
