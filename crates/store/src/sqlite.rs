@@ -12,7 +12,7 @@ mod durability;
 mod search;
 mod tx;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,9 +76,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// every frame copied back, which a background checkpoint never sees while commits
 /// keep coming: the WAL then grew without a limit (1.2 GiB in a 10 s HTTP benchmark,
 /// every commit appending pages the kernel had to allocate and zero). Each start
-/// again costs the writer about a millisecond (the last frames and two syncs), so
-/// not too often: 64 MiB is a few seconds of the busiest load measured, and stays in
-/// the page cache. The WAL passes it by what is committed during one checkpoint pass.
+/// again costs the writer about a millisecond (the last frames, a sync of the WAL and
+/// one of the database file, and a sync of the new WAL header), so not too often:
+/// 64 MiB is about a second of the busiest load measured, and stays in the page cache.
+/// The WAL passes it by what is committed in up to one `CHECKPOINT_EVERY` and a pass.
 const WAL_RESTART_FRAMES: i64 = 16_384;
 
 /// When the WAL is copied back and started again: the constants above, smaller in
@@ -98,20 +99,92 @@ impl Default for WalLimits {
     }
 }
 
+/// How long the writer waits for the reads in progress when a first, passive attempt
+/// to start the WAL again did not: with a read almost always in flight, each one
+/// holds the copy or the start back, and the WAL grew as if nothing were done (911 MB
+/// in a test with two readers). New reads begin from the database file and do not hold
+/// it; the reads of onestock last milliseconds.
+const WAL_RESTART_WAIT: Duration = Duration::from_millis(50);
+
+/// What the checkpoint thread asks of the writer (`WalState::restart`).
+const RESTART_NONE: u8 = 0;
+/// Copy the last frames without waiting for anyone.
+const RESTART_PASSIVE: u8 = 1;
+/// The passive attempt did not start the WAL again: wait up to `WAL_RESTART_WAIT` for
+/// the reads in progress (SQLite's RESTART checkpoint).
+const RESTART_WAITING: u8 = 2;
+
 /// What the checkpoint thread and the writer share.
 #[derive(Default)]
 struct WalState {
     /// Set by the checkpoint thread when the WAL is past `WAL_RESTART_FRAMES` and it has
-    /// just copied what it could: the writer copies the rest before its next write.
-    restart_wanted: AtomicBool,
+    /// just copied what it could: the writer copies the rest before its next write
+    /// (`RESTART_PASSIVE` or `RESTART_WAITING`).
+    restart: AtomicU8,
     /// Tells the checkpoint thread to stop when the database is dropped.
     stop: AtomicBool,
 }
 
-/// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`: never waits for the writer or readers.
-/// Returns the WAL's frames.
-fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+/// `PRAGMA wal_checkpoint(MODE)` on `conn`: returns the WAL's frames (as the WAL was
+/// when the checkpoint began).
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        row.get(1)
+    })
+}
+
+/// A disk error in a checkpoint. After a failed fsync, Linux may drop the pages and
+/// report the next fsync as a success, and the checkpoint that follows lets the WAL be
+/// written over: as for the WAL's own fsync (`durability::stop_the_process`), the
+/// process stops rather than risk a commit it has answered.
+fn stop_after_disk_error(what: &str, e: &dyn std::fmt::Display) {
+    tracing::error!(error = %e, "{what} failed: stopping, so that no answered commit can be lost; restart onestock once the disk is fixed");
+    eprintln!("onestock: {what} failed ({e}); stopping");
+    std::process::abort();
+}
+
+fn is_disk_error(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::SystemIoFailure)
+    )
+}
+
+/// One pass of the checkpoint thread: copy what the WAL has (PASSIVE never waits for
+/// the writer or readers) and, past `limits.restart_frames`, sync the database file
+/// and ask the writer to start the WAL again. `asked` is the WAL's length at the last
+/// request: a WAL no shorter at the next pass was not started again, and the writer is
+/// asked to wait for the reads in progress.
+fn checkpoint_pass(
+    conn: &Connection,
+    db_file: &std::fs::File,
+    wal: &WalState,
+    limits: WalLimits,
+    asked: &mut Option<i64>,
+) {
+    match checkpoint(conn, "PASSIVE") {
+        Ok(frames) if frames > limits.restart_frames => {
+            // SQLite syncs the database file only after a checkpoint that copied every
+            // frame, which is the writer's: sync what this pass copied here, so the
+            // writer's sync has only its own few pages to write (else it took the
+            // writer 7 ms).
+            if let Err(e) = db_file.sync_data() {
+                stop_after_disk_error("sync of the SQLite database file after a checkpoint", &e);
+                return;
+            }
+            let held_back = asked.is_some_and(|before| frames >= before);
+            let ask = if held_back {
+                RESTART_WAITING
+            } else {
+                RESTART_PASSIVE
+            };
+            wal.restart.store(ask, Ordering::Relaxed);
+            *asked = Some(frames);
+        }
+        Ok(_) => *asked = None,
+        Err(e) if is_disk_error(&e) => stop_after_disk_error("SQLite WAL checkpoint", &e),
+        Err(e) => tracing::debug!(error = %e, "WAL checkpoint"),
+    }
 }
 
 /// Checkpoints the WAL from a connection of its own, so the writer's commits do not pay
@@ -124,22 +197,10 @@ fn spawn_checkpointer(path: &str, wal: Arc<WalState>, limits: WalLimits) -> Stor
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
+            let mut asked = None;
             while !wal.stop.load(Ordering::Relaxed) {
                 std::thread::sleep(limits.checkpoint_every);
-                match checkpoint_passive(&conn) {
-                    Ok(frames) if frames > limits.restart_frames => {
-                        // SQLite syncs the database file only after a checkpoint that
-                        // copied every frame, which is the writer's: sync what this
-                        // thread copied here, so the writer's sync has only its own
-                        // few pages to write (else it took the writer 7 ms).
-                        if let Err(e) = db_file.sync_data() {
-                            tracing::debug!(error = %e, "sync the database file after a checkpoint");
-                        }
-                        wal.restart_wanted.store(true, Ordering::Relaxed);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "WAL checkpoint"),
-                }
+                checkpoint_pass(&conn, &db_file, &wal, limits, &mut asked);
             }
         })
         .map_err(|e| StoreError::Other(format!("start the checkpoint thread: {e}")))?;
@@ -148,11 +209,21 @@ fn spawn_checkpointer(path: &str, wal: Arc<WalState>, limits: WalLimits) -> Stor
 
 /// Copies the frames the checkpoint thread's last pass left (those committed during
 /// it) from the writer's connection, between two commits, so that the next write
-/// starts the WAL again. A reader still on an older snapshot can hold the copy back;
-/// the checkpoint thread then asks again after its next pass.
-fn restart_wal(conn: &Connection) {
-    if let Err(e) = checkpoint_passive(conn) {
-        tracing::debug!(error = %e, "writer checkpoint to start the WAL again");
+/// starts the WAL again. `RESTART_WAITING` first waits up to `WAL_RESTART_WAIT` for the
+/// reads in progress, which hold the copy and the start back.
+fn restart_wal(conn: &Connection, ask: u8) {
+    let result = if ask == RESTART_WAITING {
+        let _ = conn.busy_timeout(WAL_RESTART_WAIT);
+        let r = checkpoint(conn, "RESTART");
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        r
+    } else {
+        checkpoint(conn, "PASSIVE")
+    };
+    match result {
+        Ok(_) => {}
+        Err(e) if is_disk_error(&e) => stop_after_disk_error("SQLite WAL checkpoint", &e),
+        Err(e) => tracing::debug!(error = %e, "writer checkpoint to start the WAL again"),
     }
 }
 
@@ -253,8 +324,9 @@ impl SqliteDb {
                 }
                 conn
             });
-        if self.wal.restart_wanted.swap(false, Ordering::Relaxed) {
-            restart_wal(&conn);
+        let ask = self.wal.restart.swap(RESTART_NONE, Ordering::Relaxed);
+        if ask != RESTART_NONE {
+            restart_wal(&conn, ask);
         }
         conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
         let result = (|| {
@@ -486,46 +558,96 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn the_wal_starts_again_while_commits_never_pause() {
-        let dir = std::env::temp_dir().join(format!("onestock-wal-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("busy.db");
-        // A small limit and a quick checkpoint thread, so that a few seconds of commits
-        // would make a WAL that never starts again many times its limit.
+    /// A folder of its own, removed when dropped, pass or fail: a failed WAL test can
+    /// leave a gigabyte behind.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let dir = std::env::temp_dir()
+                .join(format!("onestock-{name}-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A database with a small WAL limit whose checkpoint thread never wakes: the test
+    /// runs the passes itself (`checkpoint_pass`), so what it checks does not depend on
+    /// how busy the machine's cores and disk are.
+    fn with_test_passes(dir: &TempDir) -> (SqliteDb, Connection, std::fs::File, WalLimits) {
         let limits = WalLimits {
-            checkpoint_every: Duration::from_millis(10),
+            checkpoint_every: Duration::from_secs(24 * 3600),
             restart_frames: 256,
         };
+        let path = dir.0.join("busy.db");
+        let path = path.to_str().unwrap();
         let db = SqliteDb::open_with_sync(
-            path.to_str().unwrap(),
+            path,
             Box::new(|| Ok(())),
             Box::new(|e| panic!("fsync failed: {e}")),
             limits,
         )
         .unwrap();
-        // Commits back to back, each a new seller (at least one new 4 KiB page in the
-        // WAL, for its row): without a start again the WAL would be 40,000 frames.
-        let commits: u32 = 40_000;
+        let conn = Connection::open(path).unwrap();
+        configure(&conn).unwrap();
+        (db, conn, std::fs::File::open(path).unwrap(), limits)
+    }
+
+    /// The WAL header's checkpoint sequence, which counts the WAL's starts again, and
+    /// the file's length.
+    fn wal_starts_and_bytes(dir: &TempDir) -> (u32, u64) {
+        let wal = std::fs::read(dir.0.join("busy.db-wal")).unwrap();
+        (
+            u32::from_be_bytes(wal[12..16].try_into().unwrap()),
+            wal.len() as u64,
+        )
+    }
+
+    /// Commits `commits` new sellers of 3,000 bytes back to back (each at least one new
+    /// 4 KiB page in the WAL), with a checkpoint pass every 100.
+    fn commit_with_passes(
+        db: &SqliteDb,
+        conn: &Connection,
+        db_file: &std::fs::File,
+        limits: WalLimits,
+        commits: u32,
+    ) {
+        let mut asked = None;
         for n in 0..commits {
             let mut s = seller(n);
             s.name = format!("{n:03000}");
             db.commit_once(&mut |tx| tx.insert_seller(&s)).unwrap();
+            if n % 100 == 99 {
+                checkpoint_pass(conn, db_file, &db.wal, limits, &mut asked);
+            }
         }
-        let wal = std::fs::read(dir.join("busy.db-wal")).unwrap();
-        // The WAL header's checkpoint sequence number counts its starts again.
-        let starts = u32::from_be_bytes(wal[12..16].try_into().unwrap());
-        assert!(starts >= 2, "the WAL started again {starts} times");
-        // The file keeps the longest the WAL has been: past the limit, it grows until
-        // the checkpoint thread's next pass asks the writer to start it again, by what
-        // the writer commits meanwhile (a few hundred frames here, thousands when the
-        // machine is busy). A WAL that never started again would hold a frame for each
-        // commit at least.
-        let never_again = u64::from(commits) * (4096 + 24);
+    }
+
+    /// At most the limit and two passes' commits of a few frames each: a WAL that
+    /// never started again would hold 20,000 frames at least.
+    const WAL_BYTES_MOST: u64 = 4_000 * (4096 + 24);
+
+    #[test]
+    fn the_wal_starts_again_while_commits_never_pause() {
+        let dir = TempDir::new("wal-writes");
+        let (db, conn, db_file, limits) = with_test_passes(&dir);
+        let commits = 20_000;
+        commit_with_passes(&db, &conn, &db_file, limits, commits);
+        let (starts, bytes) = wal_starts_and_bytes(&dir);
+        assert!(starts >= 50, "the WAL started again {starts} times");
         assert!(
-            (wal.len() as u64) < never_again / 2,
-            "the WAL grew with the commits: {} bytes after {commits} commits",
-            wal.len()
+            bytes <= WAL_BYTES_MOST,
+            "the WAL grew to {bytes} bytes after {commits} commits (at most {WAL_BYTES_MOST})"
         );
         let mut sellers = 0;
         db.read_once(&mut |tx| {
@@ -534,7 +656,40 @@ mod tests {
         })
         .unwrap();
         assert_eq!(sellers, commits as usize, "every commit is still there");
-        drop(db);
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_wal_starts_again_while_reads_never_pause() {
+        let dir = TempDir::new("wal-reads");
+        let (db, conn, db_file, limits) = with_test_passes(&dir);
+        let db = Arc::new(db);
+        // Two readers, one read or the other almost always in flight: each holds the
+        // copy back while it lasts, so a passive attempt alone seldom starts the WAL
+        // again (911 MB without the writer's wait, in the review that found it).
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (db, stop) = (db.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut reads = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        db.read_once(&mut |tx| tx.sellers(None, 200).map(drop))
+                            .unwrap();
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        commit_with_passes(&db, &conn, &db_file, limits, 20_000);
+        stop.store(true, Ordering::Relaxed);
+        let reads: u32 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        let (starts, bytes) = wal_starts_and_bytes(&dir);
+        assert!(reads > 100, "the readers read only {reads} times");
+        assert!(starts >= 20, "the WAL started again {starts} times");
+        assert!(
+            bytes <= 2 * WAL_BYTES_MOST,
+            "the WAL grew to {bytes} bytes with reads in flight"
+        );
     }
 }
