@@ -103,7 +103,7 @@ impl Default for WalLimits {
 /// to start the WAL again did not: with a read almost always in flight, each one
 /// holds the copy or the start back, and the WAL grew as if nothing were done (911 MB
 /// in a test with two readers). New reads begin from the database file and do not hold
-/// it; the reads of onestock last milliseconds.
+/// it; most reads of onestock last milliseconds.
 const WAL_RESTART_WAIT: Duration = Duration::from_millis(50);
 
 /// What the checkpoint thread asks of the writer (`WalState::restart`).
