@@ -787,28 +787,14 @@ async fn cli_migrate_on_a_missing_postgres_database_says_to_create_it() {
     assert!(err.contains("onestock_never_created_"), "{err}");
 }
 
-/// A fresh PostgreSQL database for one test, or None (said on stdout) when
-/// `ONESTOCK_TEST_POSTGRES_URL` is not set.
-async fn postgres_test_database() -> Option<String> {
-    let Ok(admin) = std::env::var(common::POSTGRES_ENV) else {
-        println!("skipped: {} is not set", common::POSTGRES_ENV);
-        return None;
-    };
-    let url =
-        tokio::task::spawn_blocking(move || onestock_store::postgres::create_test_database(&admin))
-            .await
-            .expect("join")
-            .expect("a test database");
-    Some(url)
-}
-
 /// `migrate` on PostgreSQL applies the migrations and exits 0, twice (it exited 101: the
 /// client was closed on a runtime thread).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_migrate_on_postgres_exits_zero() {
-    let Some(url) = postgres_test_database().await else {
+    let Some(db) = common::PgDatabase::create().await else {
         return;
     };
+    let url = db.url.clone();
     let dir = tempfile::tempdir().expect("dir");
     for round in 0..2 {
         let (code, out, err) = cli(dir.path(), &["migrate", "--database-url", &url]).await;
@@ -823,9 +809,10 @@ async fn cli_migrate_on_postgres_exits_zero() {
 /// on a runtime thread).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_bench_setup_error_on_postgres_is_reported_not_a_panic() {
-    let Some(url) = postgres_test_database().await else {
+    let Some(db) = common::PgDatabase::create().await else {
         return;
     };
+    let url = db.url.clone();
     let dir = tempfile::tempdir().expect("dir");
     let (code, out, err) = cli(dir.path(), &["migrate", "--database-url", &url]).await;
     assert_eq!(code, 0, "{out}{err}");

@@ -308,36 +308,11 @@ async fn sqlite_upload_is_applied_exactly_once_across_crashes() {
     exactly_once_across_crashes(&url, dir.path()).await;
 }
 
-/// Drops the test database at the end, whatever happens.
-struct PgDatabase {
-    admin: String,
-    url: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (admin, url) = (self.admin.clone(), self.url.clone());
-        let _ = std::thread::spawn(move || onestock_store::postgres::drop_database(&admin, &url))
-            .join();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_upload_is_applied_exactly_once_across_crashes() {
-    let admin = match std::env::var(common::POSTGRES_ENV) {
-        Ok(a) if !a.trim().is_empty() => a,
-        _ => {
-            println!("skipped: {} is not set", common::POSTGRES_ENV);
-            return;
-        }
+    let Some(db) = common::PgDatabase::create().await else {
+        return;
     };
-    let a = admin.clone();
-    let url =
-        tokio::task::spawn_blocking(move || onestock_store::postgres::create_test_database(&a))
-            .await
-            .expect("join")
-            .expect("create a test database");
-    let db = PgDatabase { admin, url };
     let dir = tempfile::tempdir().expect("temp dir");
     exactly_once_across_crashes(&db.url, dir.path()).await;
 }

@@ -686,3 +686,40 @@ macro_rules! backend_tests {
     (@region) => { common::default_region() };
     (@region $region:ident) => { common::$region() };
 }
+
+/// A test database made by `create_test_database`, dropped at the end whatever happens
+/// (on a thread of its own: the synchronous PostgreSQL client may not run on a runtime
+/// thread).
+pub struct PgDatabase {
+    pub admin: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// A fresh database on the server of `POSTGRES_ENV`, or None (said on stdout) when
+    /// it is not set.
+    pub async fn create() -> Option<PgDatabase> {
+        let admin = match std::env::var(POSTGRES_ENV) {
+            Ok(a) if !a.trim().is_empty() => a,
+            _ => {
+                println!("skipped: {POSTGRES_ENV} is not set");
+                return None;
+            }
+        };
+        let a = admin.clone();
+        let url =
+            tokio::task::spawn_blocking(move || onestock_store::postgres::create_test_database(&a))
+                .await
+                .expect("join")
+                .expect("create a test database");
+        Some(PgDatabase { admin, url })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, url) = (self.admin.clone(), self.url.clone());
+        let _ = std::thread::spawn(move || onestock_store::postgres::drop_database(&admin, &url))
+            .join();
+    }
+}
