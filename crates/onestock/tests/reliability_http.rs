@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Backend, Client, OPERATOR_TOKEN, POSTGRES_ENV, usd};
+use common::{Backend, Client, OPERATOR_TOKEN, usd};
 use onestock::server::{ConnectionLimits, ServerConfig, build, serve_with};
 use onestock::upload::{UPLOAD_BYTES_MAX, UPLOADS_QUEUED_PER_SELLER_MAX};
 use onestock_core::clock::ManualClock;
@@ -31,20 +31,10 @@ struct Server {
     upload_dir: PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    postgres: Option<(String, String)>,
+    /// Dropped after the server is stopped.
+    _postgres: Option<common::PgDatabase>,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
-}
-
-/// The PostgreSQL server of the tests, or None (after saying so).
-fn postgres_admin() -> Option<String> {
-    match std::env::var(POSTGRES_ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            println!("skipped: {POSTGRES_ENV} is not set");
-            None
-        }
-    }
 }
 
 impl Server {
@@ -56,15 +46,8 @@ impl Server {
                 None,
             ),
             Backend::Postgres => {
-                let admin = postgres_admin()?;
-                let a = admin.clone();
-                let url = tokio::task::spawn_blocking(move || {
-                    onestock_store::postgres::create_test_database(&a)
-                })
-                .await
-                .expect("join")
-                .expect("create a test database");
-                (url.clone(), Some((admin, url)))
+                let db = common::PgDatabase::create().await?;
+                (db.url.clone(), Some(db))
             }
         };
         let upload_dir = dir.path().join("uploads");
@@ -98,7 +81,7 @@ impl Server {
             upload_dir,
             shutdown: Some(tx),
             handle: Some(handle),
-            postgres,
+            _postgres: postgres,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .build()
@@ -170,12 +153,6 @@ impl Drop for Server {
         }
         if let Some(h) = self.handle.take() {
             h.abort();
-        }
-        if let Some((admin, url)) = self.postgres.take() {
-            let t = std::thread::spawn(move || {
-                let _ = onestock_store::postgres::drop_database(&admin, &url);
-            });
-            let _ = t.join();
         }
     }
 }

@@ -75,8 +75,8 @@ pub struct TestApp {
     region: Region,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    /// (admin URL, test database URL) to drop at the end.
-    postgres: Option<(String, String)>,
+    /// The PostgreSQL test database, dropped at the end.
+    postgres: Option<PgDatabase>,
     /// Requests per second and token; takes effect at the next `restart`.
     pub rate_limit: u32,
     _dir: tempfile::TempDir,
@@ -92,22 +92,8 @@ impl TestApp {
                 None,
             ),
             Backend::Postgres => {
-                let Ok(admin) = std::env::var(POSTGRES_ENV) else {
-                    println!("skipped: {POSTGRES_ENV} is not set");
-                    return None;
-                };
-                if admin.trim().is_empty() {
-                    println!("skipped: {POSTGRES_ENV} is not set");
-                    return None;
-                }
-                let a = admin.clone();
-                let url = tokio::task::spawn_blocking(move || {
-                    onestock_store::postgres::create_test_database(&a)
-                })
-                .await
-                .expect("join")
-                .expect("create a test database");
-                (url.clone(), Some((admin, url)))
+                let db = PgDatabase::create().await?;
+                (db.url.clone(), Some(db))
             }
         };
         let upload_dir = dir.path().join("uploads");
@@ -271,13 +257,7 @@ impl Drop for TestApp {
         if let Some(h) = self.server.take() {
             h.abort();
         }
-        if let Some((admin, url)) = self.postgres.take() {
-            // Best effort, on a thread of its own: Drop may run inside the runtime.
-            let t = std::thread::spawn(move || {
-                let _ = onestock_store::postgres::drop_database(&admin, &url);
-            });
-            let _ = t.join();
-        }
+        // The database (a field, `PgDatabase`) is dropped after the server is stopped.
     }
 }
 
