@@ -47,6 +47,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/sqlite/0002_report_and_uploads.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_listing_tables_without_rowid.sql"),
+    ),
 ];
 
 /// An open SQLite database.
@@ -417,6 +421,9 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)
         .map_err(db_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    // `rarray(?)`: a statement looks up a list of keys bound as one parameter
+    // (`SqliteTx::prefetch_skus`).
+    rusqlite::vtab::array::load_module(conn).map_err(db_err)?;
     Ok(())
 }
 
@@ -467,7 +474,8 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onestock_core::model::Seller;
+    use onestock_core::model::{Seller, SkuState};
+    use onestock_core::storage::Tx;
     use onestock_core::types::SellerId;
     use std::sync::mpsc;
     use std::time::Instant;
@@ -560,6 +568,114 @@ mod tests {
 
     /// A folder of its own, removed when dropped, pass or fail: a failed WAL test can
     /// leave a gigabyte behind.
+    /// A SKU listed in three stores: two on its shared pool (`base + 1`), one on a pool
+    /// of its own (`base + 2`).
+    fn listed_sku(seller: &SellerId, sku: &str, base: i64) -> SkuState {
+        use onestock_core::model::{Pool, StoreListing};
+        use onestock_core::types::{Asin, Condition, Fulfillment, Sku, StoreCode};
+        let listing = |store: &str, pool_id, price: &str| StoreListing {
+            store: StoreCode::parse(store).unwrap(),
+            asin: Asin::parse("B000000001").unwrap(),
+            pool_id,
+            price: price.parse().unwrap(),
+            fulfillment: Fulfillment::Merchant,
+            start_selling_at: None,
+            closed: false,
+        };
+        let pool = |pool_id, shared, quantity| Pool {
+            pool_id,
+            shared,
+            quantity,
+            condition: Condition::New,
+            version: 3,
+        };
+        SkuState {
+            seller_id: seller.clone(),
+            sku: Sku::parse(sku).unwrap(),
+            listings: vec![
+                listing("CA", base + 1, "13.25"),
+                listing("MX", base + 2, "210"),
+                listing("US", base + 1, "9.99"),
+            ],
+            pools: vec![pool(base + 1, true, 25), pool(base + 2, false, 4)],
+        }
+    }
+
+    #[test]
+    fn listings_and_pools_written_before_migration_3_read_the_same_after_it() {
+        let dir = TempDir::new("migration-3");
+        let path = dir.0.join("old.db");
+        let seller = SellerId("S0000000000000000001".into());
+        let skus = [("A-1", 10), ("B-2", 20), ("C-3", 30)];
+        {
+            // The database as the previous version left it: migrations 1 and 2 only.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,
+                 applied_at INTEGER NOT NULL)",
+            )
+            .unwrap();
+            for &(version, sql) in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).unwrap();
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",
+                    [version],
+                )
+                .unwrap();
+            }
+            conn.execute_batch("BEGIN").unwrap();
+            let mut tx = tx::SqliteTx::new(&conn, true);
+            for (sku, base) in skus {
+                tx.save_sku(&listed_sku(&seller, sku, base)).unwrap();
+            }
+            tx.flush().unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        let db = SqliteDb::open(path.to_str().unwrap()).unwrap();
+        db.read_once(&mut |tx| {
+            for (sku, base) in skus {
+                let want = listed_sku(&seller, sku, base);
+                assert_eq!(tx.load_sku(&want.seller_id, &want.sku)?, want);
+            }
+            Ok(())
+        })
+        .unwrap();
+        // Written after the migration: a change and a new SKU, read one by one and as
+        // an upload chunk reads them.
+        db.write_once(&mut |tx| {
+            let mut changed = listed_sku(&seller, "B-2", 20);
+            changed.pools[0].quantity = 11;
+            changed.listings.remove(1);
+            changed.pools.remove(1);
+            tx.save_sku(&changed)?;
+            tx.save_sku(&listed_sku(&seller, "D-4", 40))
+        })
+        .unwrap();
+        db.write_once(&mut |tx| {
+            let keys: Vec<_> = ["A-1", "B-2", "D-4", "E-5"]
+                .iter()
+                .map(|s| (seller.clone(), onestock_core::types::Sku::parse(s).unwrap()))
+                .collect();
+            tx.prefetch_skus(&keys)?;
+            let b = tx.load_sku(&seller, &keys[1].1)?;
+            assert_eq!(b.pools.len(), 1);
+            assert_eq!(b.pools[0].quantity, 11);
+            assert_eq!(b.listings.len(), 2);
+            assert_eq!(
+                tx.load_sku(&seller, &keys[0].1)?,
+                listed_sku(&seller, "A-1", 10)
+            );
+            assert_eq!(
+                tx.load_sku(&seller, &keys[2].1)?,
+                listed_sku(&seller, "D-4", 40)
+            );
+            let e = tx.load_sku(&seller, &keys[3].1)?;
+            assert!(e.listings.is_empty() && e.pools.is_empty());
+            Ok(())
+        })
+        .unwrap();
+    }
+
     struct TempDir(std::path::PathBuf);
 
     impl TempDir {
