@@ -566,8 +566,6 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// A folder of its own, removed when dropped, pass or fail: a failed WAL test can
-    /// leave a gigabyte behind.
     /// A SKU listed in three stores: two on its shared pool (`base + 1`), one on a pool
     /// of its own (`base + 2`).
     fn listed_sku(seller: &SellerId, sku: &str, base: i64) -> SkuState {
@@ -651,12 +649,27 @@ mod tests {
             tx.save_sku(&listed_sku(&seller, "D-4", 40))
         })
         .unwrap();
+        let other = SellerId("S0000000000000000002".into());
+        db.write_once(&mut |tx| tx.save_sku(&listed_sku(&other, "A-1", 50)))
+            .unwrap();
         db.write_once(&mut |tx| {
             let keys: Vec<_> = ["A-1", "B-2", "D-4", "E-5"]
                 .iter()
                 .map(|s| (seller.clone(), onestock_core::types::Sku::parse(s).unwrap()))
                 .collect();
-            tx.prefetch_skus(&keys)?;
+            // A state saved in this transaction, before the prefetch, stays as saved.
+            let mut saved = listed_sku(&seller, "C-3", 30);
+            saved.pools[0].quantity = 99;
+            tx.save_sku(&saved)?;
+            let mut wanted = keys.clone();
+            wanted.push((seller.clone(), saved.sku.clone()));
+            wanted.push((other.clone(), keys[0].1.clone()));
+            tx.prefetch_skus(&wanted)?;
+            assert_eq!(tx.load_sku(&seller, &saved.sku)?.pools[0].quantity, 99);
+            assert_eq!(
+                tx.load_sku(&other, &keys[0].1)?,
+                listed_sku(&other, "A-1", 50)
+            );
             let b = tx.load_sku(&seller, &keys[1].1)?;
             assert_eq!(b.pools.len(), 1);
             assert_eq!(b.pools[0].quantity, 11);
@@ -676,6 +689,8 @@ mod tests {
         .unwrap();
     }
 
+    /// A folder of its own, removed when dropped, pass or fail: a failed WAL test can
+    /// leave a gigabyte behind.
     struct TempDir(std::path::PathBuf);
 
     impl TempDir {

@@ -320,7 +320,9 @@ fn read_skus<'k>(
         let mut rows = st.query(params![seller.as_str(), keys]).map_err(db_err)?;
         while let Some(row) = rows.next().map_err(db_err)? {
             let sku: String = row.get(0).map_err(db_err)?;
-            if let Some(state) = states.get_mut(&sku) {
+            if let Some(state) = states.get_mut(&sku)
+                && !state.listings.is_empty()
+            {
                 state.pools.push(read_pool(row, 1)?);
             }
         }
