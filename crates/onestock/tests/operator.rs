@@ -857,3 +857,30 @@ async fn log_lines_carry_no_colour_codes_when_written_to_a_file() {
     assert!(err.contains("migration"), "{err}");
     assert!(!err.contains('\u{1b}'), "ANSI escape in {err:?}");
 }
+
+#[tokio::test]
+async fn cli_bench_upload_runs_a_file_to_done_and_checks_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (code, out, err) = cli(dir.path(), &["bench-upload", "--rows", "2000"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("status \"DONE\""), "{out}");
+    assert!(out.contains("invariants: ok"), "{out}");
+}
+
+#[tokio::test]
+async fn cli_bench_upload_says_so_when_its_server_stops_before_listening() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!(
+        "sqlite:{}",
+        dir.path().join("missing").join("b.db").display()
+    );
+    let (code, out, err) = cli(
+        dir.path(),
+        &["bench-upload", "--rows", "100", "--database-url", &url],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    // The server's own reason, then the benchmark's, at once rather than after a wait.
+    assert!(err.contains("check that its folder exists"), "{err}");
+    assert!(err.contains("stopped before it listened"), "{err}");
+}

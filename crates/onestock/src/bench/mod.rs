@@ -780,6 +780,43 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// How long the benchmark waits for its server to listen: migrations of a fresh
+/// database take well under a second.
+const SERVER_START_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits for the line `onestock serve` prints once it listens and returns its address.
+/// The server binds a port the system picks (`--listen 127.0.0.1:0`): a port chosen free
+/// beforehand could be taken by another program before the server binds it. The rest of
+/// the output is read (and dropped) on, so that the server never blocks on a full pipe.
+fn server_base_url(
+    stdout: std::process::ChildStdout,
+) -> impl FnOnce() -> anyhow::Result<String> + Send + 'static {
+    move || {
+        use std::io::BufRead;
+        let (found, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            for line in lines.by_ref().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("onestock serving on ") {
+                    let base = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = found.send(base.to_owned());
+                    break;
+                }
+            }
+            lines.for_each(drop);
+        });
+        wait.recv_timeout(SERVER_START_WAIT).map_err(|e| match e {
+            std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                anyhow!("the server stopped before it listened; its messages are above")
+            }
+            std::sync::mpsc::RecvTimeoutError::Timeout => anyhow!(
+                "the server did not start listening within {} s; its messages, if any, are above",
+                SERVER_START_WAIT.as_secs()
+            ),
+        })
+    }
+}
+
 pub async fn run_upload(args: UploadBenchArgs) -> anyhow::Result<()> {
     use serde_json::{Value, json};
     let tmp = std::env::temp_dir().join(format!("onestock-ubench-{}", rand::random::<u32>()));
@@ -788,34 +825,23 @@ pub async fn run_upload(args: UploadBenchArgs) -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite:{}", tmp.join("bench.db").display()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
     let operator = new_token("op");
     let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "serve",
-            "--database-url",
-            &url,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
+        .args(["serve", "--database-url", &url, "--listen", "127.0.0.1:0"])
         .arg("--upload-dir")
         .arg(tmp.join("uploads"))
         .env("ONESTOCK_OPERATOR_TOKEN", &operator)
         .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .context("start the server")?;
+    let listening = child.stdout.take().map(server_base_url);
     let result = async {
-        let base = format!("http://127.0.0.1:{port}");
+        let base = match listening {
+            Some(waiting) => tokio::task::spawn_blocking(waiting).await??,
+            None => return Err(anyhow!("the server's output could not be read")),
+        };
         let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let seller: Value = http
             .post(format!("{base}/v1/sellers"))
             .bearer_auth(&operator)
