@@ -413,51 +413,34 @@ fn write_sku_diff<'c>(
         }
     }
     for l in &new.listings {
-        let start = l.start_selling_at.map(micros).transpose()?;
-        let price = l.price.to_string();
-        match old.listing(&l.store) {
-            Some(o) if o == l => {}
+        // Both statements number the listing's columns alike.
+        let sql = match old.listing(&l.store) {
+            Some(o) if o == l => continue,
             Some(_) => {
-                held.get(
-                    conn,
-                    "UPDATE store_listing SET asin = ?4, pool_id = ?5, price = ?6,
-                     fulfillment = ?7, start_selling_at = ?8, closed = ?9
-                     WHERE seller_id = ?1 AND sku = ?2 AND store = ?3",
-                )?
-                .execute(params![
-                    seller,
-                    sku,
-                    l.store.as_str(),
-                    l.asin.as_str(),
-                    l.pool_id,
-                    price,
-                    l.fulfillment.as_str(),
-                    start,
-                    l.closed
-                ])
-                .map_err(db_err)?;
+                "UPDATE store_listing SET asin = ?4, pool_id = ?5, price = ?6,
+                 fulfillment = ?7, start_selling_at = ?8, closed = ?9
+                 WHERE seller_id = ?1 AND sku = ?2 AND store = ?3"
             }
             None => {
-                held.get(
-                    conn,
-                    "INSERT INTO store_listing (seller_id, sku, store, asin, pool_id, price,
-                     fulfillment, start_selling_at, closed)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )?
-                .execute(params![
-                    seller,
-                    sku,
-                    l.store.as_str(),
-                    l.asin.as_str(),
-                    l.pool_id,
-                    price,
-                    l.fulfillment.as_str(),
-                    start,
-                    l.closed
-                ])
-                .map_err(db_err)?;
+                "INSERT INTO store_listing (seller_id, sku, store, asin, pool_id, price,
+                 fulfillment, start_selling_at, closed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             }
-        }
+        };
+        let start = l.start_selling_at.map(micros).transpose()?;
+        held.get(conn, sql)?
+            .execute(params![
+                seller,
+                sku,
+                l.store.as_str(),
+                l.asin.as_str(),
+                l.pool_id,
+                l.price.to_string(),
+                l.fulfillment.as_str(),
+                start,
+                l.closed
+            ])
+            .map_err(db_err)?;
     }
     for l in old
         .listings
