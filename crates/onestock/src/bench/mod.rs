@@ -784,37 +784,30 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 /// database take well under a second.
 const SERVER_START_WAIT: Duration = Duration::from_secs(60);
 
-/// Waits for the line `onestock serve` prints once it listens and returns its address.
-/// The server binds a port the system picks (`--listen 127.0.0.1:0`): a port chosen free
-/// beforehand could be taken by another program before the server binds it. The rest of
-/// the output is read (and dropped) on, so that the server never blocks on a full pipe.
-fn server_base_url(
-    stdout: std::process::ChildStdout,
-) -> impl FnOnce() -> anyhow::Result<String> + Send + 'static {
-    move || {
+/// The address in the line `onestock serve` prints once it listens. The server binds a
+/// port the system picks (`--listen 127.0.0.1:0`): a port chosen free beforehand could be
+/// taken by another program before the server binds it. The rest of the output is read
+/// (and dropped) on, so that the server never blocks on a full pipe. The sender is
+/// dropped, unanswered, when the output ends first.
+fn server_base_url(stdout: std::process::ChildStdout) -> tokio::sync::oneshot::Receiver<String> {
+    let (found, base) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         use std::io::BufRead;
-        let (found, wait) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            for line in lines.by_ref().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("onestock serving on ") {
-                    let base = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = found.send(base.to_owned());
-                    break;
-                }
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("onestock serving on ") {
+                let _ = found.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+                break;
             }
-            lines.for_each(drop);
-        });
-        wait.recv_timeout(SERVER_START_WAIT).map_err(|e| match e {
-            std::sync::mpsc::RecvTimeoutError::Disconnected => {
-                anyhow!("the server stopped before it listened; its messages are above")
-            }
-            std::sync::mpsc::RecvTimeoutError::Timeout => anyhow!(
-                "the server did not start listening within {} s; its messages, if any, are above",
-                SERVER_START_WAIT.as_secs()
-            ),
-        })
-    }
+        }
+        lines.for_each(drop);
+    });
+    base
 }
 
 pub async fn run_upload(args: UploadBenchArgs) -> anyhow::Result<()> {
@@ -837,9 +830,18 @@ pub async fn run_upload(args: UploadBenchArgs) -> anyhow::Result<()> {
         .context("start the server")?;
     let listening = child.stdout.take().map(server_base_url);
     let result = async {
-        let base = match listening {
-            Some(waiting) => tokio::task::spawn_blocking(waiting).await??,
-            None => return Err(anyhow!("the server's output could not be read")),
+        let listening = listening.ok_or_else(|| anyhow!("the server's output could not be read"))?;
+        let base = match tokio::time::timeout(SERVER_START_WAIT, listening).await {
+            Ok(Ok(base)) => base,
+            Ok(Err(_)) => {
+                return Err(anyhow!("the server stopped before it listened; its messages are above"));
+            }
+            Err(_) => {
+                return Err(anyhow!(
+                    "the server did not start listening within {} s; its messages, if any, are above",
+                    SERVER_START_WAIT.as_secs()
+                ));
+            }
         };
         let http = reqwest::Client::new();
         let seller: Value = http

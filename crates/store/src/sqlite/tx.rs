@@ -326,16 +326,31 @@ fn read_skus<'k>(
             .map(|k| rusqlite::types::Value::Text(k.clone()))
             .collect(),
     );
+    fill_states(
+        conn,
+        &mut states,
+        "SELECT sku, store, asin, pool_id, price, fulfillment, start_selling_at, closed
+         FROM store_listing WHERE seller_id = ?1 AND sku IN rarray(?2)",
+        "SELECT sku, pool_id, shared, quantity, condition, version
+         FROM pool WHERE seller_id = ?1 AND sku IN rarray(?2)",
+        params![seller.as_str(), keys],
+    )?;
+    Ok(states.into_values().collect())
+}
+
+/// Adds to `states` (keyed by SKU) the listing rows, then the pool rows, that the two
+/// statements select with `params`; each selects the SKU first. As in `read_sku`, a SKU
+/// without listings keeps no pools.
+fn fill_states(
+    conn: &Connection,
+    states: &mut BTreeMap<String, SkuState>,
+    listings_sql: &str,
+    pools_sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> StoreResult<()> {
     {
-        let mut st = conn
-            .prepare_cached(
-                "SELECT sku, store, asin, pool_id, price, fulfillment, start_selling_at, closed
-                 FROM store_listing WHERE seller_id = ?1 AND sku IN rarray(?2)",
-            )
-            .map_err(db_err)?;
-        let mut rows = st
-            .query(params![seller.as_str(), keys.clone()])
-            .map_err(db_err)?;
+        let mut st = conn.prepare_cached(listings_sql).map_err(db_err)?;
+        let mut rows = st.query(params).map_err(db_err)?;
         while let Some(row) = rows.next().map_err(db_err)? {
             let sku: String = row.get(0).map_err(db_err)?;
             if let Some(state) = states.get_mut(&sku) {
@@ -343,25 +358,20 @@ fn read_skus<'k>(
             }
         }
     }
-    // As in `read_sku`: a SKU without listings has no pools.
-    if states.values().any(|s| !s.listings.is_empty()) {
-        let mut st = conn
-            .prepare_cached(
-                "SELECT sku, pool_id, shared, quantity, condition, version
-                 FROM pool WHERE seller_id = ?1 AND sku IN rarray(?2)",
-            )
-            .map_err(db_err)?;
-        let mut rows = st.query(params![seller.as_str(), keys]).map_err(db_err)?;
-        while let Some(row) = rows.next().map_err(db_err)? {
-            let sku: String = row.get(0).map_err(db_err)?;
-            if let Some(state) = states.get_mut(&sku)
-                && !state.listings.is_empty()
-            {
-                state.pools.push(read_pool(row, 1)?);
-            }
+    if states.values().all(|s| s.listings.is_empty()) {
+        return Ok(());
+    }
+    let mut st = conn.prepare_cached(pools_sql).map_err(db_err)?;
+    let mut rows = st.query(params).map_err(db_err)?;
+    while let Some(row) = rows.next().map_err(db_err)? {
+        let sku: String = row.get(0).map_err(db_err)?;
+        if let Some(state) = states.get_mut(&sku)
+            && !state.listings.is_empty()
+        {
+            state.pools.push(read_pool(row, 1)?);
         }
     }
-    Ok(states.into_values().collect())
+    Ok(())
 }
 
 /// Makes the stored rows of `old` those of `new`, touching only rows that differ.
@@ -374,43 +384,29 @@ fn write_sku_diff<'c>(
     let seller = new.seller_id.as_str();
     let sku = new.sku.as_str();
     for p in &new.pools {
-        match old.pool(p.pool_id) {
-            Some(o) if o == p => {}
+        // Both statements number the pool's columns alike.
+        let sql = match old.pool(p.pool_id) {
+            Some(o) if o == p => continue,
             Some(_) => {
-                held.get(
-                    conn,
-                    "UPDATE pool SET shared = ?3, quantity = ?4, condition = ?5, version = ?6
-                     WHERE seller_id = ?1 AND pool_id = ?2 AND sku = ?7",
-                )?
-                .execute(params![
-                    seller,
-                    p.pool_id,
-                    p.shared,
-                    p.quantity,
-                    p.condition.as_str(),
-                    p.version,
-                    sku
-                ])
-                .map_err(db_err)?;
+                "UPDATE pool SET shared = ?4, quantity = ?5, condition = ?6, version = ?7
+                 WHERE seller_id = ?1 AND pool_id = ?2 AND sku = ?3"
             }
             None => {
-                held.get(
-                    conn,
-                    "INSERT INTO pool (seller_id, pool_id, sku, shared, quantity, condition,
-                     version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    seller,
-                    p.pool_id,
-                    sku,
-                    p.shared,
-                    p.quantity,
-                    p.condition.as_str(),
-                    p.version
-                ])
-                .map_err(db_err)?;
+                "INSERT INTO pool (seller_id, pool_id, sku, shared, quantity, condition,
+                 version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
             }
-        }
+        };
+        held.get(conn, sql)?
+            .execute(params![
+                seller,
+                p.pool_id,
+                sku,
+                p.shared,
+                p.quantity,
+                p.condition.as_str(),
+                p.version
+            ])
+            .map_err(db_err)?;
     }
     for l in &new.listings {
         // Both statements number the listing's columns alike.
@@ -933,41 +929,15 @@ impl Tx for SqliteTx<'_> {
                 SkuState::empty(seller.clone(), codec::sku(raw)?),
             );
         }
-        {
-            let mut st = conn
-                .prepare_cached(
-                    "SELECT sku, store, asin, pool_id, price, fulfillment, start_selling_at,
-                     closed FROM store_listing
-                     WHERE seller_id = ?1 AND sku >= ?2 AND sku <= ?3",
-                )
-                .map_err(db_err)?;
-            let mut rows = st
-                .query(params![seller.as_str(), first, last])
-                .map_err(db_err)?;
-            while let Some(row) = rows.next().map_err(db_err)? {
-                let sku: String = row.get(0).map_err(db_err)?;
-                if let Some(state) = states.get_mut(&sku) {
-                    state.listings.push(read_listing(row, 1)?);
-                }
-            }
-        }
-        {
-            let mut st = conn
-                .prepare_cached(
-                    "SELECT sku, pool_id, shared, quantity, condition, version FROM pool
-                     WHERE seller_id = ?1 AND sku >= ?2 AND sku <= ?3",
-                )
-                .map_err(db_err)?;
-            let mut rows = st
-                .query(params![seller.as_str(), first, last])
-                .map_err(db_err)?;
-            while let Some(row) = rows.next().map_err(db_err)? {
-                let sku: String = row.get(0).map_err(db_err)?;
-                if let Some(state) = states.get_mut(&sku) {
-                    state.pools.push(read_pool(row, 1)?);
-                }
-            }
-        }
+        fill_states(
+            conn,
+            &mut states,
+            "SELECT sku, store, asin, pool_id, price, fulfillment, start_selling_at, closed
+             FROM store_listing WHERE seller_id = ?1 AND sku >= ?2 AND sku <= ?3",
+            "SELECT sku, pool_id, shared, quantity, condition, version
+             FROM pool WHERE seller_id = ?1 AND sku >= ?2 AND sku <= ?3",
+            params![seller.as_str(), first, last],
+        )?;
         Ok(states.into_values().collect())
     }
 
