@@ -1610,4 +1610,115 @@ mod tests {
         drop(db);
         drop_database(&admin, &url).expect("drop");
     }
+
+    /// An upload-sized chunk's reads and locks probe the key index once per key, on a
+    /// session without JIT, and read what `load_sku` reads one SKU at a time.
+    #[test]
+    fn a_chunk_of_keys_is_read_and_locked_by_key_probes() {
+        use onestock_core::model::{Pool, StoreListing};
+        use onestock_core::types::{Condition, Fulfillment};
+        let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
+            println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let url = create_test_database(&admin).expect("database");
+        let _dropped = DropDatabase(&admin, &url);
+        let db = PgDb::open(&url).expect("open");
+        let seller = SellerId("sel_probe".into());
+        let state = |i: usize| SkuState {
+            seller_id: seller.clone(),
+            sku: Sku::parse(&format!("SKU-{i:05}")).expect("sku"),
+            listings: ["CA", "US"]
+                .iter()
+                .map(|st| StoreListing {
+                    store: StoreCode::parse(st).expect("store"),
+                    asin: Asin::parse("B0PROBE001").expect("asin"),
+                    pool_id: i as i64 + 1,
+                    price: "9.99".parse().expect("price"),
+                    fulfillment: Fulfillment::Merchant,
+                    start_selling_at: None,
+                    closed: false,
+                })
+                .collect(),
+            pools: vec![Pool {
+                pool_id: i as i64 + 1,
+                shared: true,
+                quantity: i as i64,
+                condition: Condition::New,
+                version: 1,
+            }],
+        };
+        let stored = 3_000;
+        db.write_once(&mut |tx| (0..stored).try_for_each(|i| tx.save_sku(&state(i))))
+            .expect("fill");
+        db.analyze().expect("analyze");
+
+        // Every fifth key of the chunk exists, as in a catalog file of new listings.
+        let keys: Vec<(SellerId, Sku)> = (0..8_000)
+            .map(|i| {
+                let n = if i % 5 == 0 { i / 5 } else { 10_000 + i };
+                (
+                    seller.clone(),
+                    Sku::parse(&format!("SKU-{n:05}")).expect("sku"),
+                )
+            })
+            .collect();
+        let sellers: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let skus: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let mut conn = db.take().expect("connection");
+        let jit: String = conn.client.query_one("SHOW jit", &[]).expect("jit").get(0);
+        assert_eq!(jit, "off");
+        conn.client.batch_execute("BEGIN").expect("begin");
+        for sql in [
+            POOLS_OF,
+            LISTINGS_OF,
+            LOCK_POOLS_OF,
+            LOCK_LISTINGS_OF,
+            ORDERS_OF,
+        ] {
+            let plan: Vec<String> = conn
+                .client
+                .query(&format!("EXPLAIN {sql}"), &[&sellers, &skus])
+                .expect("explain")
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains("Nested Loop"), "{sql}\n{plan}");
+            // (An empty table, as customer_order is here, is scanned within the loop.)
+            for join in [
+                "Merge Join",
+                "Hash Join",
+                "Seq Scan on pool",
+                "Seq Scan on store_listing",
+            ] {
+                assert!(!plan.contains(join), "{sql}\n{plan}");
+            }
+        }
+        {
+            let mut tx = PgTx::new(&mut conn, false);
+            tx.prefetch_skus(&keys).expect("prefetch");
+            for (i, key) in keys.iter().enumerate().step_by(97) {
+                let got = tx.load_sku(&key.0, &key.1).expect("load");
+                let n: usize = key.1.as_str()[4..].parse().expect("number");
+                if n < stored {
+                    assert_eq!(got, state(n), "key {i}");
+                } else {
+                    assert!(got.listings.is_empty() && got.pools.is_empty(), "key {i}");
+                }
+            }
+        }
+        conn.client.batch_execute("ROLLBACK").expect("rollback");
+    }
+
+    /// Drops the test's database when the test ends, failed or not.
+    struct DropDatabase<'a>(&'a str, &'a str);
+
+    impl Drop for DropDatabase<'_> {
+        fn drop(&mut self) {
+            if let Err(e) = drop_database(self.0, self.1) {
+                eprintln!("could not drop {}: {e}", self.1);
+            }
+        }
+    }
 }
