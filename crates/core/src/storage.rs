@@ -45,6 +45,13 @@ pub trait Tx {
     fn pages_of_asin(&mut self, asin: &Asin) -> StoreResult<Vec<DetailPage>>;
     /// Pages in any store with an identifier of exactly this value (digits as given).
     fn pages_by_identifier(&mut self, value: &str) -> StoreResult<Vec<DetailPage>>;
+    /// A hint that `pages_by_identifier` is about to be asked for these values, as a
+    /// chunk of upload rows does: a server database may read them all in one round trip
+    /// instead of one each. The answers are the same either way.
+    fn prefetch_pages_by_identifier(&mut self, values: &[String]) -> StoreResult<()> {
+        let _ = values;
+        Ok(())
+    }
     /// Pages in the store whose brand equals this one without regard to case.
     fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>>;
     /// Keyword search over title and brand in one store, best match first, with stemming

@@ -22,6 +22,10 @@ impl PageCache {
         self.0.get(query).cloned()
     }
 
+    pub(crate) fn contains(&self, query: &PageQuery) -> bool {
+        self.0.contains_key(query)
+    }
+
     /// Remembers the answer and gives it back.
     pub(crate) fn put(&mut self, query: PageQuery, pages: Vec<DetailPage>) -> Vec<DetailPage> {
         self.0.insert(query, pages.clone());

@@ -35,6 +35,20 @@ pub(super) fn apply_upload_rows(
         .map(|row| (upload.seller_id.clone(), row.sku.clone()))
         .collect();
     tx.prefetch_skus(&keys)?;
+    let mut identifiers: Vec<String> = records
+        .iter()
+        .filter(|r| r.record > upload.checkpoint)
+        .filter_map(|r| match r.row.as_ref().ok()?.product.as_ref()? {
+            ProductRef::Identifier { kind, value } => {
+                crate::catalog::parse_identifier(kind, value).ok()
+            }
+            ProductRef::Asin(_) => None,
+        })
+        .map(|id| id.value)
+        .collect();
+    identifiers.sort_unstable();
+    identifiers.dedup();
+    tx.prefetch_pages_by_identifier(&identifiers)?;
     for rec in records {
         // A resumed upload may be handed rows it already applied: skip them.
         if rec.record <= upload.checkpoint {

@@ -1002,6 +1002,61 @@ impl Tx for PgTx<'_> {
         Ok(self.page_cache.put(key, pages))
     }
 
+    fn prefetch_pages_by_identifier(&mut self, values: &[String]) -> StoreResult<()> {
+        let wanted: Vec<&str> = values
+            .iter()
+            .filter(|v| {
+                !self
+                    .page_cache
+                    .contains(&PageQuery::ByIdentifier((*v).clone()))
+            })
+            .map(String::as_str)
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        // One index probe per value (see `POOLS_OF` on why LATERAL).
+        let pages = self.pages(
+            concat!(
+                page_select!(),
+                "WHERE (p.asin, p.store) IN
+                   (SELECT i.asin, i.store FROM UNNEST($1::text[]) AS k(value)
+                    CROSS JOIN LATERAL (
+                        SELECT asin, store FROM catalog_identifier i
+                        WHERE i.value = k.value OFFSET 0
+                    ) i)
+                 ORDER BY p.asin, p.store"
+            ),
+            &[&wanted],
+        )?;
+        // Each value's pages in (asin, store) order, as `pages_by_identifier` gives them.
+        let mut of_value: HashMap<&str, Vec<DetailPage>> =
+            wanted.iter().map(|v| (*v, Vec::new())).collect();
+        for page in &pages {
+            for id in &page.identifiers {
+                if let Some(list) = of_value.get_mut(id.value.as_str()) {
+                    let repeat = list
+                        .last()
+                        .is_some_and(|p| p.asin == page.asin && p.store == page.store);
+                    if !repeat {
+                        list.push(page.clone());
+                    }
+                }
+            }
+        }
+        for (value, list) in of_value {
+            self.page_cache
+                .put(PageQuery::ByIdentifier(value.to_owned()), list);
+        }
+        for page in pages {
+            self.page_cache.put(
+                PageQuery::Page(page.asin.clone(), page.store.clone()),
+                vec![page],
+            );
+        }
+        Ok(())
+    }
+
     fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {
         self.pages(
             concat!(
@@ -1709,6 +1764,72 @@ mod tests {
             }
         }
         conn.client.batch_execute("ROLLBACK").expect("rollback");
+    }
+
+    /// A chunk's identifier look-ups read in one statement answer as one by one: each
+    /// value's pages in every store in (asin, store) order, a page with two of the values
+    /// under each, nothing for a value no page has.
+    #[test]
+    fn identifier_lookups_prefetched_answer_as_one_by_one() {
+        use onestock_core::model::Identifier;
+        let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
+            println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let url = create_test_database(&admin).expect("database");
+        let _dropped = DropDatabase(&admin, &url);
+        let db = PgDb::open(&url).expect("open");
+        let page = |asin: &str, store: &str, values: &[&str]| DetailPage {
+            asin: Asin::parse(asin).expect("asin"),
+            store: StoreCode::parse(store).expect("store"),
+            title: format!("mug {asin}"),
+            brand: "Acme".into(),
+            description: String::new(),
+            language: "en".into(),
+            product_type: "DRINKWARE".into(),
+            identifiers: values
+                .iter()
+                .map(|v| Identifier {
+                    kind: "UPC".into(),
+                    value: (*v).into(),
+                })
+                .collect(),
+        };
+        db.write_once(&mut |tx| {
+            tx.insert_page(&page("B0MUG00002", "US", &["012345678905"]))?;
+            tx.insert_page(&page("B0MUG00002", "CA", &["012345678905"]))?;
+            tx.insert_page(&page("B0MUG00001", "US", &["012345678905", "036000291452"]))?;
+            tx.insert_page(&page("B0MUG00003", "MX", &["036000291452"]))
+        })
+        .expect("pages");
+        let values: Vec<String> = ["012345678905", "036000291452", "999999999993"]
+            .iter()
+            .map(|v| (*v).to_owned())
+            .collect();
+        let mut one_by_one = Vec::new();
+        db.read_once(&mut |tx| {
+            one_by_one = values
+                .iter()
+                .map(|v| tx.pages_by_identifier(v))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(())
+        })
+        .expect("one by one");
+        assert_eq!(
+            one_by_one.iter().map(Vec::len).collect::<Vec<_>>(),
+            [3, 2, 0]
+        );
+        db.read_once(&mut |tx| {
+            tx.prefetch_pages_by_identifier(&values)?;
+            for (v, want) in values.iter().zip(&one_by_one) {
+                assert_eq!(&tx.pages_by_identifier(v)?, want, "{v}");
+            }
+            let us = StoreCode::parse("US").expect("store");
+            let first = Asin::parse("B0MUG00001").expect("asin");
+            assert_eq!(tx.page(&first, &us)?.as_ref(), Some(&one_by_one[0][0]));
+            Ok(())
+        })
+        .expect("prefetched");
     }
 
     /// Drops the test's database when the test ends, failed or not.
