@@ -122,7 +122,10 @@ async fn check(backend: Backend) {
             generated >= CASES_PER_RUN_MIN,
             "schemathesis ({who}) generated {generated} cases, fewer than {CASES_PER_RUN_MIN}:\n{out}"
         );
-        if !ok {
+        if ok {
+            // Kept only when the run failed, for its reports.
+            let _ = std::fs::remove_dir_all(&report);
+        } else {
             failures.push(format!("--- {who} ---\n{out}"));
         }
     }

@@ -509,9 +509,8 @@ mod tests {
 
     #[test]
     fn nothing_that_depends_on_a_commit_returns_before_its_fsync() {
-        let dir = std::env::temp_dir().join(format!("onestock-held-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (db, release) = held_back(&dir);
+        let dir = TempDir::new("held");
+        let (db, release) = held_back(&dir.0);
         let db = Arc::new(db);
 
         // A pipelined commit returns at once; what waits for it does not run yet.
@@ -562,8 +561,6 @@ mod tests {
 
         // Nothing written meanwhile: a read needs no fsync.
         db.read_once(&mut |_| Ok(())).unwrap();
-        drop(db);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A SKU listed in three stores: two on its shared pool (`base + 1`), one on a pool
