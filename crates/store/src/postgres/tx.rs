@@ -1622,12 +1622,8 @@ mod tests {
     /// and the transaction's later statements run with the planner settings it had.
     #[test]
     fn a_common_word_search_scans_and_puts_the_planner_settings_back() {
-        let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
-            println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
-            return;
-        };
-        let url = create_test_database(&admin).expect("database");
-        let db = PgDb::open(&url).expect("open");
+        let Some(test) = TestPg::new() else { return };
+        let db = test.db();
         db.write_once(&mut |tx| {
             for i in 0..300 {
                 tx.insert_page(&DetailPage {
@@ -1661,9 +1657,6 @@ mod tests {
         assert_eq!(planner_settings(&mut conn), before);
         assert_eq!(before.0, "on");
         conn.client.batch_execute("COMMIT").expect("commit");
-        drop(conn);
-        drop(db);
-        drop_database(&admin, &url).expect("drop");
     }
 
     /// An upload-sized chunk's reads and locks probe the key index once per key, on a
@@ -1672,13 +1665,8 @@ mod tests {
     fn a_chunk_of_keys_is_read_and_locked_by_key_probes() {
         use onestock_core::model::{Pool, StoreListing};
         use onestock_core::types::{Condition, Fulfillment};
-        let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
-            println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
-            return;
-        };
-        let url = create_test_database(&admin).expect("database");
-        let _dropped = DropDatabase(&admin, &url);
-        let db = PgDb::open(&url).expect("open");
+        let Some(test) = TestPg::new() else { return };
+        let db = test.db();
         let seller = SellerId("sel_probe".into());
         let state = |i: usize| SkuState {
             seller_id: seller.clone(),
@@ -1772,13 +1760,8 @@ mod tests {
     #[test]
     fn identifier_lookups_prefetched_answer_as_one_by_one() {
         use onestock_core::model::Identifier;
-        let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
-            println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
-            return;
-        };
-        let url = create_test_database(&admin).expect("database");
-        let _dropped = DropDatabase(&admin, &url);
-        let db = PgDb::open(&url).expect("open");
+        let Some(test) = TestPg::new() else { return };
+        let db = test.db();
         let page = |asin: &str, store: &str, values: &[&str]| DetailPage {
             asin: Asin::parse(asin).expect("asin"),
             store: StoreCode::parse(store).expect("store"),
@@ -1832,13 +1815,40 @@ mod tests {
         .expect("prefetched");
     }
 
-    /// Drops the test's database when the test ends, failed or not.
-    struct DropDatabase<'a>(&'a str, &'a str);
+    /// A fresh database for one test, dropped when the test ends, failed or not.
+    struct TestPg {
+        db: Option<PgDb>,
+        admin: String,
+        url: String,
+    }
 
-    impl Drop for DropDatabase<'_> {
+    impl TestPg {
+        /// None (and the test is skipped) when no server is named.
+        fn new() -> Option<TestPg> {
+            let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
+                println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
+                return None;
+            };
+            let url = create_test_database(&admin).expect("database");
+            let db = PgDb::open(&url).expect("open");
+            Some(TestPg {
+                db: Some(db),
+                admin,
+                url,
+            })
+        }
+
+        fn db(&self) -> &PgDb {
+            self.db.as_ref().expect("open database")
+        }
+    }
+
+    impl Drop for TestPg {
         fn drop(&mut self) {
-            if let Err(e) = drop_database(self.0, self.1) {
-                eprintln!("could not drop {}: {e}", self.1);
+            // Its connections first: a database in use cannot be dropped.
+            drop(self.db.take());
+            if let Err(e) = drop_database(&self.admin, &self.url) {
+                eprintln!("could not drop {}: {e}", self.url);
             }
         }
     }
