@@ -122,9 +122,9 @@ impl PgDb {
         let mut client =
             Client::connect(&self.url, NoTls).map_err(|e| connect_error(&self.url, &e))?;
         // No JIT compilation: it starts once a plan's estimated cost passes
-        // `jit_above_cost`, as an upload chunk's 8,000-key statements and a search's table
-        // scan do, and it costs 10 ms and more a statement (measured) to speed up
-        // expressions these statements evaluate a few thousand times.
+        // `jit_above_cost`, as an upload chunk's 8,000-key statements do, and it cost about
+        // 10 ms a statement (measured) to speed up expressions evaluated a few thousand
+        // times.
         client.batch_execute(SESSION_SETTINGS).map_err(db_error)?;
         Ok(Conn {
             client,

@@ -71,14 +71,16 @@ pub(super) struct PgTx<'c> {
 // --- SQL ---
 
 /// Locks and reads a SKU's pools and listings in one round trip. Columns: kind ('p' or
-/// 'l'), then the pool columns (1..=5) or the listing columns (6..=12).
+/// 'l'), then the pool columns (1..=5) or the listing columns (6..=12). Pools by id and
+/// listings by store, the order `LOCK_POOLS_OF` and `LOCK_LISTINGS_OF` lock a SKU's rows
+/// in: a single SKU's load and an upload chunk's prefetch cannot deadlock on one SKU.
 const LOAD_SKU_LOCK: &str = r#"
 WITH p AS (
     SELECT pool_id, shared, quantity, condition, version FROM pool
-    WHERE seller_id = $1 AND sku = $2 FOR UPDATE
+    WHERE seller_id = $1 AND sku = $2 ORDER BY pool_id FOR UPDATE
 ), l AS (
     SELECT store, asin, pool_id, price, fulfillment, start_selling_at, closed FROM store_listing
-    WHERE seller_id = $1 AND sku = $2 FOR UPDATE
+    WHERE seller_id = $1 AND sku = $2 ORDER BY store FOR UPDATE
 )
 SELECT 'p'::text, pool_id, shared, quantity, condition, version,
        NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::bigint, NULL::boolean
@@ -1148,7 +1150,11 @@ impl Tx for PgTx<'_> {
             self.conn.query(LOCK_POOLS_OF, &[&sellers, &skus])?;
             self.conn.query(LOCK_LISTINGS_OF, &[&sellers, &skus])?;
         }
-        // Read after the locks are held, as `load_sku` does.
+        // Read after the locks are held, as `load_sku` does: a lock that waited returns
+        // the row as the other transaction left it, but not the rows it inserted (a new
+        // listing), which this read sees. Unlike `load_sku`, rows inserted that way are
+        // read without being locked; the SKU's listings were locked from a fresh
+        // snapshot, so the worst that follows is a deadlock, which is retried.
         for state in self.read_skus(&wanted)? {
             let key = (state.seller_id.clone(), state.sku.clone());
             self.skus.insert(
@@ -1830,12 +1836,14 @@ mod tests {
                 return None;
             };
             let url = create_test_database(&admin).expect("database");
-            let db = PgDb::open(&url).expect("open");
-            Some(TestPg {
-                db: Some(db),
+            // The guard first, so that a failed open (its migrations) drops it too.
+            let mut test = TestPg {
+                db: None,
                 admin,
                 url,
-            })
+            };
+            test.db = Some(PgDb::open(&test.url).expect("open"));
+            Some(test)
         }
 
         fn db(&self) -> &PgDb {
