@@ -64,7 +64,7 @@ pub(super) struct PgTx<'c> {
     /// Answers of `prefetch_orders`, each given once by `order()` (then read afresh).
     prefetched_orders: HashMap<OrderKey, Option<OrderRecord>>,
     /// Catalog look-ups made in this transaction: a chunk of upload rows asks for the
-    /// same few pages again and again. Emptied by every `insert_page`.
+    /// same few pages again and again. `insert_page` forgets the answers it may change.
     page_cache: PageCache,
 }
 
@@ -920,7 +920,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_page(&mut self, page: &DetailPage) -> StoreResult<()> {
-        self.page_cache.clear();
+        self.page_cache.forget(page);
         let config = codec::text_search_config(&page.language);
         self.conn.execute(
             "INSERT INTO catalog_page

@@ -77,7 +77,7 @@ pub(crate) struct SqliteTx<'c> {
     skus: HashMap<(SellerId, Sku), CachedSku>,
     event_seqs: HashMap<SellerId, EventCounter>,
     /// Catalog look-ups made in this transaction: a chunk of upload rows asks for the
-    /// same few pages again and again. Emptied by every `insert_page`.
+    /// same few pages again and again. `insert_page` forgets the answers it may change.
     pages: PageCache,
     /// (dirty, last pool id handed out) once `new_pool_id` has been called.
     pool_counter: Option<(bool, PoolId)>,
@@ -623,7 +623,7 @@ impl Tx for SqliteTx<'_> {
     /// identifiers and search terms.
     fn insert_page(&mut self, page: &DetailPage) -> StoreResult<()> {
         self.check_writable()?;
-        self.pages.clear();
+        self.pages.forget(page);
         let conn = self.conn;
         let asin = page.asin.as_str();
         let store = page.store.as_str();
