@@ -63,29 +63,32 @@ impl PageCache {
     }
 }
 
+/// A page for the tests: its ASIN in the title, one UPC per value.
+#[cfg(test)]
+pub(crate) fn test_page(asin: &str, store: &str, values: &[&str]) -> DetailPage {
+    use onestock_core::model::Identifier;
+    DetailPage {
+        asin: Asin::parse(asin).expect("asin"),
+        store: StoreCode::parse(store).expect("store"),
+        title: format!("mug {asin}"),
+        brand: "Acme".into(),
+        description: String::new(),
+        language: "en".into(),
+        product_type: "DRINKWARE".into(),
+        identifiers: values
+            .iter()
+            .map(|v| Identifier {
+                kind: "UPC".into(),
+                value: (*v).into(),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_page as page;
     use super::*;
-    use onestock_core::model::Identifier;
-
-    fn page(asin: &str, store: &str, values: &[&str]) -> DetailPage {
-        DetailPage {
-            asin: Asin::parse(asin).unwrap(),
-            store: StoreCode::parse(store).unwrap(),
-            title: "mug".into(),
-            brand: "Acme".into(),
-            description: String::new(),
-            language: "en".into(),
-            product_type: "DRINKWARE".into(),
-            identifiers: values
-                .iter()
-                .map(|v| Identifier {
-                    kind: "UPC".into(),
-                    value: (*v).into(),
-                })
-                .collect(),
-        }
-    }
 
     fn by(value: &str) -> PageQuery {
         PageQuery::ByIdentifier(value.into())

@@ -1765,25 +1765,9 @@ mod tests {
     /// under each, nothing for a value no page has.
     #[test]
     fn identifier_lookups_prefetched_answer_as_one_by_one() {
-        use onestock_core::model::Identifier;
+        use crate::page_cache::test_page as page;
         let Some(test) = TestPg::new() else { return };
         let db = test.db();
-        let page = |asin: &str, store: &str, values: &[&str]| DetailPage {
-            asin: Asin::parse(asin).expect("asin"),
-            store: StoreCode::parse(store).expect("store"),
-            title: format!("mug {asin}"),
-            brand: "Acme".into(),
-            description: String::new(),
-            language: "en".into(),
-            product_type: "DRINKWARE".into(),
-            identifiers: values
-                .iter()
-                .map(|v| Identifier {
-                    kind: "UPC".into(),
-                    value: (*v).into(),
-                })
-                .collect(),
-        };
         db.write_once(&mut |tx| {
             tx.insert_page(&page("B0MUG00002", "US", &["012345678905"]))?;
             tx.insert_page(&page("B0MUG00002", "CA", &["012345678905"]))?;
