@@ -992,16 +992,11 @@ impl Tx for PgTx<'_> {
         if let Some(hit) = self.page_cache.get(&key) {
             return Ok(hit);
         }
-        let pages = self.pages(
-            concat!(
-                page_select!(),
-                "WHERE (p.asin, p.store) IN
-                   (SELECT asin, store FROM catalog_identifier WHERE value = $1)
-                 ORDER BY p.asin, p.store"
-            ),
-            &[&value],
-        )?;
-        Ok(self.page_cache.put(key, pages))
+        // One value is a chunk of one: the same statement and the same grouping.
+        self.prefetch_pages_by_identifier(&[value.to_owned()])?;
+        self.page_cache
+            .get(&key)
+            .ok_or_else(|| StoreError::Other("the page cache lost an identifier's pages".into()))
     }
 
     fn prefetch_pages_by_identifier(&mut self, values: &[String]) -> StoreResult<()> {
@@ -1747,6 +1742,8 @@ mod tests {
         {
             let mut tx = PgTx::new(&mut conn, false);
             tx.prefetch_skus(&keys).expect("prefetch");
+            // Every key is answered by the prefetch, found or not.
+            assert!(keys.iter().all(|k| tx.skus.contains_key(k)));
             for (i, key) in keys.iter().enumerate().step_by(97) {
                 let got = tx.load_sku(&key.0, &key.1).expect("load");
                 let n: usize = key.1.as_str()[4..].parse().expect("number");
@@ -1760,9 +1757,10 @@ mod tests {
         conn.client.batch_execute("ROLLBACK").expect("rollback");
     }
 
-    /// A chunk's identifier look-ups read in one statement answer as one by one: each
-    /// value's pages in every store in (asin, store) order, a page with two of the values
-    /// under each, nothing for a value no page has.
+    /// A chunk's identifier look-ups are read in one statement and then answered from
+    /// the cache: each value's pages in every store in (asin, store) order, a page with
+    /// two of the values under each, nothing for a value no page has; the same as one
+    /// value at a time.
     #[test]
     fn identifier_lookups_prefetched_answer_as_one_by_one() {
         use crate::page_cache::test_page as page;
@@ -1779,30 +1777,54 @@ mod tests {
             .iter()
             .map(|v| (*v).to_owned())
             .collect();
-        let mut one_by_one = Vec::new();
+        // Each value's pages, in (asin, store) order, in every store.
+        let want = [
+            vec![
+                page("B0MUG00001", "US", &["012345678905", "036000291452"]),
+                page("B0MUG00002", "CA", &["012345678905"]),
+                page("B0MUG00002", "US", &["012345678905"]),
+            ],
+            vec![
+                page("B0MUG00001", "US", &["012345678905", "036000291452"]),
+                page("B0MUG00003", "MX", &["036000291452"]),
+            ],
+            Vec::new(),
+        ];
+        let mut conn = db.take().expect("connection");
+        conn.client.batch_execute("BEGIN READ ONLY").expect("begin");
+        {
+            let mut tx = PgTx::new(&mut conn, true);
+            tx.prefetch_pages_by_identifier(&values).expect("prefetch");
+            // Answered by the prefetch: every value and every page it found is cached.
+            for v in &values {
+                assert!(
+                    tx.page_cache.contains(&PageQuery::ByIdentifier(v.clone())),
+                    "{v}"
+                );
+            }
+            for p in want.iter().flatten() {
+                let key = PageQuery::Page(p.asin.clone(), p.store.clone());
+                assert!(tx.page_cache.contains(&key), "{:?}", p.asin);
+            }
+            for (v, want) in values.iter().zip(&want) {
+                assert_eq!(&tx.pages_by_identifier(v).expect("pages"), want, "{v}");
+            }
+            let first = &want[0][0];
+            assert_eq!(
+                tx.page(&first.asin, &first.store).expect("page").as_ref(),
+                Some(first)
+            );
+        }
+        conn.client.batch_execute("COMMIT").expect("commit");
+        drop(conn);
+        // One value at a time (a fresh transaction, nothing cached) answers the same.
         db.read_once(&mut |tx| {
-            one_by_one = values
-                .iter()
-                .map(|v| tx.pages_by_identifier(v))
-                .collect::<StoreResult<Vec<_>>>()?;
+            for (v, want) in values.iter().zip(&want) {
+                assert_eq!(&tx.pages_by_identifier(v)?, want, "{v}");
+            }
             Ok(())
         })
         .expect("one by one");
-        assert_eq!(
-            one_by_one.iter().map(Vec::len).collect::<Vec<_>>(),
-            [3, 2, 0]
-        );
-        db.read_once(&mut |tx| {
-            tx.prefetch_pages_by_identifier(&values)?;
-            for (v, want) in values.iter().zip(&one_by_one) {
-                assert_eq!(&tx.pages_by_identifier(v)?, want, "{v}");
-            }
-            let us = StoreCode::parse("US").expect("store");
-            let first = Asin::parse("B0MUG00001").expect("asin");
-            assert_eq!(tx.page(&first, &us)?.as_ref(), Some(&one_by_one[0][0]));
-            Ok(())
-        })
-        .expect("prefetched");
     }
 
     /// A fresh database for one test, dropped when the test ends, failed or not.
