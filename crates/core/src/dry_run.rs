@@ -57,8 +57,13 @@ impl Tx for DryRun<'_> {
     fn pages_by_identifier(&mut self, value: &str) -> StoreResult<Vec<DetailPage>> {
         self.inner.pages_by_identifier(value)
     }
-    fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {
-        self.inner.pages_by_brand(store, brand)
+    fn pages_by_brand_and_title(
+        &mut self,
+        store: &StoreCode,
+        brand: &str,
+        title_key: &str,
+    ) -> StoreResult<Vec<DetailPage>> {
+        self.inner.pages_by_brand_and_title(store, brand, title_key)
     }
     fn search_pages(
         &mut self,

@@ -52,8 +52,16 @@ pub trait Tx {
         let _ = values;
         Ok(())
     }
-    /// Pages in the store whose brand equals this one without regard to case.
-    fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>>;
+    /// Pages in the store whose brand equals this one without regard to case and whose
+    /// title normalises ([`crate::catalog::normalize_title`]) to `title_key`, in ASIN
+    /// order. The store keeps each page's key with the page, so this is one index look-up
+    /// however many pages the brand has.
+    fn pages_by_brand_and_title(
+        &mut self,
+        store: &StoreCode,
+        brand: &str,
+        title_key: &str,
+    ) -> StoreResult<Vec<DetailPage>>;
     /// Keyword search over title and brand in one store, best match first, with stemming
     /// suited to each page's language.
     fn search_pages(

@@ -40,7 +40,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
         3,
         include_str!("../migrations/postgres/0003_byte_order_keys.sql"),
     ),
+    (4, include_str!("../migrations/postgres/0004_title_key.sql")),
 ];
+
+/// The migration that adds `catalog_page.title_key`, which Rust fills in after its SQL.
+const TITLE_KEY_MIGRATION: i32 = 4;
+
+/// Pages whose title keys are computed per statement while migrating: a bound on the
+/// memory a large catalog's migration holds at once.
+const TITLE_KEYS_PER_BATCH: i64 = 10_000;
 
 /// Run once on every new connection.
 const SESSION_SETTINGS: &str = "SET jit = off";
@@ -305,6 +313,9 @@ fn apply_migrations(client: &mut Client) -> StoreResult<()> {
         }
         let mut t = client.transaction().map_err(db_error)?;
         t.batch_execute(sql).map_err(db_error)?;
+        if *version == TITLE_KEY_MIGRATION {
+            fill_title_keys(&mut t)?;
+        }
         let now = codec::micros(time::OffsetDateTime::now_utc());
         t.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
@@ -313,6 +324,48 @@ fn apply_migrations(client: &mut Client) -> StoreResult<()> {
         .map_err(db_error)?;
         t.commit().map_err(db_error)?;
         tracing::info!(version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+/// Gives every page written before migration 4 its normalised title
+/// (`onestock_core::catalog::normalize_title`), which SQL cannot compute, in batches of
+/// `TITLE_KEYS_PER_BATCH` pages in key order.
+fn fill_title_keys(t: &mut postgres::Transaction<'_>) -> StoreResult<()> {
+    let mut after: (String, String) = (String::new(), String::new());
+    let mut filled: u64 = 0;
+    loop {
+        let rows = t
+            .query(
+                "SELECT asin, store, title FROM catalog_page WHERE (asin, store) > ($1, $2)
+                 ORDER BY asin, store LIMIT $3",
+                &[&after.0, &after.1, &TITLE_KEYS_PER_BATCH],
+            )
+            .map_err(db_error)?;
+        if rows.is_empty() {
+            break;
+        }
+        let mut asins: Vec<String> = Vec::with_capacity(rows.len());
+        let mut stores: Vec<String> = Vec::with_capacity(rows.len());
+        let mut keys: Vec<String> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            asins.push(codec::col(row, 0)?);
+            stores.push(codec::col(row, 1)?);
+            let title: String = codec::col(row, 2)?;
+            keys.push(onestock_core::catalog::normalize_title(&title));
+        }
+        t.execute(
+            "UPDATE catalog_page p SET title_key = k.title_key
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS k(asin, store, title_key)
+             WHERE p.asin = k.asin AND p.store = k.store",
+            &[&asins, &stores, &keys],
+        )
+        .map_err(db_error)?;
+        filled += rows.len() as u64;
+        tracing::info!(pages = filled, "filled catalog title keys");
+        if let (Some(asin), Some(store)) = (asins.pop(), stores.pop()) {
+            after = (asin, store);
+        }
     }
     Ok(())
 }

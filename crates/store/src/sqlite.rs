@@ -51,7 +51,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../migrations/sqlite/0003_listing_tables_without_rowid.sql"),
     ),
+    (4, include_str!("../migrations/sqlite/0004_title_key.sql")),
 ];
+
+/// The migration that adds `catalog_page.title_key`, which Rust fills in after its SQL.
+const TITLE_KEY_MIGRATION: i64 = 4;
+
+/// Pages whose title keys are computed per statement while migrating: a bound on the
+/// memory a large catalog's migration holds at once.
+const TITLE_KEYS_PER_BATCH: i64 = 10_000;
 
 /// An open SQLite database.
 pub struct SqliteDb {
@@ -455,6 +463,9 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
             if !done {
                 tracing::info!(version, "applying SQLite migration");
                 conn.execute_batch(sql).map_err(db_err)?;
+                if version == TITLE_KEY_MIGRATION {
+                    fill_title_keys(conn)?;
+                }
                 conn.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
                     [version, codec::micros(time::OffsetDateTime::now_utc())?],
@@ -467,6 +478,46 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
             rollback(conn);
             return Err(e);
         }
+    }
+    Ok(())
+}
+
+/// Gives every page written before migration 4 its normalised title
+/// (`onestock_core::catalog::normalize_title`), which SQL cannot compute, in batches of
+/// `TITLE_KEYS_PER_BATCH` pages in page order.
+fn fill_title_keys(conn: &Connection) -> StoreResult<()> {
+    let mut after: i64 = 0;
+    let mut filled: u64 = 0;
+    loop {
+        let batch: Vec<(i64, String)> = conn
+            .prepare(
+                "SELECT page_id, title FROM catalog_page WHERE page_id > ?1
+                 ORDER BY page_id LIMIT ?2",
+            )
+            .and_then(|mut st| {
+                st.query_map([after, TITLE_KEYS_PER_BATCH], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?
+                .collect()
+            })
+            .map_err(db_err)?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        let mut update = conn
+            .prepare("UPDATE catalog_page SET title_key = ?2 WHERE page_id = ?1")
+            .map_err(db_err)?;
+        for (page_id, title) in &batch {
+            update
+                .execute(rusqlite::params![
+                    page_id,
+                    onestock_core::catalog::normalize_title(title)
+                ])
+                .map_err(db_err)?;
+        }
+        filled += batch.len() as u64;
+        tracing::info!(pages = filled, "filled catalog title keys");
+        after = last;
     }
     Ok(())
 }
@@ -594,6 +645,63 @@ mod tests {
             ],
             pools: vec![pool(base + 1, true, 25), pool(base + 2, false, 4)],
         }
+    }
+
+    /// Pages written before migration 4 (no title key) get their keys when the database
+    /// is opened, across more than one batch, and are then found by brand and title.
+    #[test]
+    fn pages_written_before_migration_4_are_found_by_title_after_it() {
+        let dir = TempDir::new("migration-4");
+        let path = dir.0.join("old.db");
+        let pages = TITLE_KEYS_PER_BATCH + 5;
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,
+                 applied_at INTEGER NOT NULL)",
+            )
+            .unwrap();
+            for &(version, sql) in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).unwrap();
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",
+                    [version],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO catalog_page (asin, store, title, brand, brand_lower,
+                     description, language, product_type)
+                 SELECT printf('B%09d', i), 'US', 'Mug ' || i || ' Café 350 ml', 'Acme',
+                        'acme', '', 'en', 'MUG' FROM n",
+                [pages],
+            )
+            .unwrap();
+        }
+        let db = SqliteDb::open(path.to_str().unwrap()).unwrap();
+        let us = onestock_core::types::StoreCode::parse("US").unwrap();
+        let ca = onestock_core::types::StoreCode::parse("CA").unwrap();
+        db.read_once(&mut |tx| {
+            let found = tx.pages_by_brand_and_title(&us, "ACME", "mug10003cafe350ml")?;
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].asin.as_str(), "B000010003");
+            assert_eq!(found[0].title, "Mug 10003 Café 350 ml");
+            let last = format!("mug{pages}cafe350ml");
+            assert_eq!(tx.pages_by_brand_and_title(&us, "acme", &last)?.len(), 1);
+            assert!(tx.pages_by_brand_and_title(&ca, "acme", &last)?.is_empty());
+            Ok(())
+        })
+        .unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let missing: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM catalog_page WHERE title_key IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(missing, 0);
     }
 
     #[test]

@@ -222,8 +222,12 @@ fn storage_story() {
         );
         assert_eq!(tx.pages_by_identifier("0012345678905")?, vec![en.clone()]);
         assert!(tx.pages_by_identifier("12345678905")?.is_empty());
-        let brand = tx.pages_by_brand(&store("US"), "HYDROCO")?;
-        assert_eq!(brand, vec![en.clone(), mug.clone()]);
+        let key = onestock_core::catalog::normalize_title(&en.title);
+        let brand = tx.pages_by_brand_and_title(&store("US"), "HYDROCO", &key)?;
+        assert_eq!(brand, vec![en.clone()]);
+        let key = onestock_core::catalog::normalize_title(&mug.title);
+        let brand = tx.pages_by_brand_and_title(&store("US"), "hydroco", &key)?;
+        assert_eq!(brand, vec![mug.clone()]);
         assert_eq!(
             tx.search_pages(&store("US"), "bottle", 10)?,
             vec![en.clone()]

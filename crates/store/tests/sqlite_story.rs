@@ -189,11 +189,19 @@ fn sqlite_story() {
         assert_eq!(by_id.len(), 2);
         assert!(by_id.contains(&bottle_ca));
         assert!(tx.pages_by_identifier("12345678905")?.is_empty());
+        let key = onestock_core::catalog::normalize_title(&bottle.title);
         assert_eq!(
-            tx.pages_by_brand(&store("US"), "HYDRA")?,
+            tx.pages_by_brand_and_title(&store("US"), "HYDRA", &key)?,
             vec![bottle.clone()]
         );
-        assert!(tx.pages_by_brand(&store("MX"), "hydra")?.is_empty());
+        assert!(
+            tx.pages_by_brand_and_title(&store("US"), "HYDRA", "othertitle")?
+                .is_empty()
+        );
+        assert!(
+            tx.pages_by_brand_and_title(&store("MX"), "hydra", &key)?
+                .is_empty()
+        );
 
         let found = tx.search_pages(&store("US"), "bottle", 10)?;
         assert_eq!(found, vec![bottle.clone()]);

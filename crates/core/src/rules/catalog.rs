@@ -137,9 +137,8 @@ pub(super) fn plan_product(
     if !p.force_new {
         let wanted = crate::catalog::normalize_title(title);
         let near: Vec<Match> = tx
-            .pages_by_brand(&store.code, brand)?
+            .pages_by_brand_and_title(&store.code, brand, &wanted)?
             .iter()
-            .filter(|page| crate::catalog::normalize_title(&page.title) == wanted)
             .map(page_match)
             .collect();
         if !near.is_empty() {

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use onestock_core::catalog::normalize_title;
 use onestock_core::model::{
     DetailPage, Event, EventBody, LedgerEntry, OrderRecord, ReportLine, Seller, SkuState, Upload,
 };
@@ -925,15 +926,16 @@ impl Tx for PgTx<'_> {
         self.conn.execute(
             "INSERT INTO catalog_page
                  (asin, store, title, brand, brand_lower, description, language, product_type,
-                  search)
+                  search, title_key)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
                      setweight(to_tsvector($9::text::regconfig, $3), 'A')
-                     || setweight(to_tsvector($9::text::regconfig, $4), 'B'))
+                     || setweight(to_tsvector($9::text::regconfig, $4), 'B'),
+                     $10)
              ON CONFLICT (asin, store) DO UPDATE SET
                  title = EXCLUDED.title, brand = EXCLUDED.brand,
                  brand_lower = EXCLUDED.brand_lower, description = EXCLUDED.description,
                  language = EXCLUDED.language, product_type = EXCLUDED.product_type,
-                 search = EXCLUDED.search",
+                 search = EXCLUDED.search, title_key = EXCLUDED.title_key",
             &[
                 &page.asin.as_str(),
                 &page.store.as_str(),
@@ -944,6 +946,7 @@ impl Tx for PgTx<'_> {
                 &page.language,
                 &page.product_type,
                 &config,
+                &normalize_title(&page.title),
             ],
         )?;
         self.conn.execute(
@@ -1054,13 +1057,18 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {
+    fn pages_by_brand_and_title(
+        &mut self,
+        store: &StoreCode,
+        brand: &str,
+        title_key: &str,
+    ) -> StoreResult<Vec<DetailPage>> {
         self.pages(
             concat!(
                 page_select!(),
-                "WHERE p.store = $1 AND p.brand_lower = $2 ORDER BY p.asin"
+                "WHERE p.store = $1 AND p.brand_lower = $2 AND p.title_key = $3 ORDER BY p.asin"
             ),
-            &[&store.as_str(), &brand.to_lowercase()],
+            &[&store.as_str(), &brand.to_lowercase(), &title_key],
         )
     }
 
@@ -1827,6 +1835,76 @@ mod tests {
         .expect("one by one");
     }
 
+    /// Pages written before migration 4 (no title key) get their keys when the database
+    /// is opened, across more than one batch, and are then found by brand and title.
+    #[test]
+    fn pages_written_before_migration_4_are_found_by_title_after_it() {
+        let Some(mut test) = TestPg::unopened() else {
+            return;
+        };
+        let pages = super::super::TITLE_KEYS_PER_BATCH + 5;
+        {
+            let mut old = postgres::Client::connect(&test.url, postgres::NoTls).expect("connect");
+            old.batch_execute(
+                "CREATE TABLE schema_version (version integer PRIMARY KEY,
+                 applied_at bigint NOT NULL)",
+            )
+            .expect("schema_version");
+            for (version, sql) in &super::super::MIGRATIONS[..3] {
+                old.batch_execute(sql).expect("old migration");
+                old.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)",
+                    &[version],
+                )
+                .expect("version");
+            }
+            old.execute(
+                "INSERT INTO catalog_page (asin, store, title, brand, brand_lower, description,
+                     language, product_type, search)
+                 SELECT 'B' || lpad(n::text, 9, '0'), 'US', 'Mug ' || n || ' Café 350 ml',
+                        'Acme', 'acme', '', 'en', 'MUG', to_tsvector('english', 'mug')
+                 FROM generate_series(1, $1::bigint) AS n",
+                &[&pages],
+            )
+            .expect("old pages");
+        }
+        test.db = Some(PgDb::open(&test.url).expect("open and migrate"));
+        let db = test.db();
+        db.read_once(&mut |tx| {
+            let found = tx.pages_by_brand_and_title(&store("US"), "ACME", "mug10003cafe350ml")?;
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].asin.as_str(), "B000010003");
+            assert_eq!(found[0].title, "Mug 10003 Café 350 ml");
+            let last = format!("mug{pages}cafe350ml");
+            assert_eq!(
+                tx.pages_by_brand_and_title(&store("US"), "acme", &last)?
+                    .len(),
+                1
+            );
+            assert!(
+                tx.pages_by_brand_and_title(&store("CA"), "acme", &last)?
+                    .is_empty()
+            );
+            Ok(())
+        })
+        .expect("read");
+        let mut conn = db.take().expect("connection");
+        let missing: i64 = conn
+            .client
+            .query_one(
+                "SELECT count(*) FROM catalog_page WHERE title_key IS NULL",
+                &[],
+            )
+            .expect("count")
+            .get(0);
+        db.give_back(conn);
+        assert_eq!(missing, 0);
+    }
+
+    fn store(code: &str) -> StoreCode {
+        StoreCode::parse(code).expect("store")
+    }
+
     /// A fresh database for one test, dropped when the test ends, failed or not.
     struct TestPg {
         db: Option<PgDb>,
@@ -1850,6 +1928,20 @@ mod tests {
             };
             test.db = Some(PgDb::open(&test.url).expect("open"));
             Some(test)
+        }
+
+        /// An empty database, not yet opened (no migrations): the test opens it.
+        fn unopened() -> Option<TestPg> {
+            let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
+                println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
+                return None;
+            };
+            let url = create_test_database(&admin).expect("database");
+            Some(TestPg {
+                db: None,
+                admin,
+                url,
+            })
         }
 
         fn db(&self) -> &PgDb {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use onestock_core::catalog::stem_terms;
+use onestock_core::catalog::{normalize_title, stem_terms};
 use onestock_core::model::{
     DetailPage, Event, EventBody, Identifier, LedgerEntry, LedgerReason, OrderRecord, Pool,
     ReportLine, Seller, SkuState, StoreListing, Upload, UploadStatus,
@@ -632,11 +632,13 @@ impl Tx for SqliteTx<'_> {
             .and_then(|mut st| st.query_row([asin, store], |row| row.get(0)).optional())
             .map_err(db_err)?;
         let brand_lower = page.brand.to_lowercase();
+        let title_key = normalize_title(&page.title);
         let page_id = match existing {
             Some(page_id) => {
                 conn.prepare_cached(
                     "UPDATE catalog_page SET title = ?2, brand = ?3, brand_lower = ?4,
-                     description = ?5, language = ?6, product_type = ?7 WHERE page_id = ?1",
+                     description = ?5, language = ?6, product_type = ?7, title_key = ?8
+                     WHERE page_id = ?1",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
@@ -646,7 +648,8 @@ impl Tx for SqliteTx<'_> {
                         brand_lower,
                         page.description,
                         page.language,
-                        page.product_type
+                        page.product_type,
+                        title_key
                     ])
                 })
                 .map_err(db_err)?;
@@ -663,8 +666,8 @@ impl Tx for SqliteTx<'_> {
             None => conn
                 .prepare_cached(
                     "INSERT INTO catalog_page (asin, store, title, brand, brand_lower,
-                     description, language, product_type)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING page_id",
+                     description, language, product_type, title_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING page_id",
                 )
                 .and_then(|mut st| {
                     st.query_row(
@@ -676,7 +679,8 @@ impl Tx for SqliteTx<'_> {
                             brand_lower,
                             page.description,
                             page.language,
-                            page.product_type
+                            page.product_type,
+                            title_key
                         ],
                         |row| row.get(0),
                     )
@@ -749,15 +753,21 @@ impl Tx for SqliteTx<'_> {
         Ok(self.pages.put(key, pages))
     }
 
-    fn pages_by_brand(&mut self, store: &StoreCode, brand: &str) -> StoreResult<Vec<DetailPage>> {
+    fn pages_by_brand_and_title(
+        &mut self,
+        store: &StoreCode,
+        brand: &str,
+        title_key: &str,
+    ) -> StoreResult<Vec<DetailPage>> {
         self.query_pages(
             concat!(
                 "SELECT ",
                 page_columns!(),
-                " FROM catalog_page p WHERE p.store = ?1 AND p.brand_lower = ?2
+                " FROM catalog_page p
+                  WHERE p.store = ?1 AND p.brand_lower = ?2 AND p.title_key = ?3
                   ORDER BY p.asin"
             ),
-            params![store.as_str(), brand.to_lowercase()],
+            params![store.as_str(), brand.to_lowercase(), title_key],
         )
     }
 
