@@ -28,11 +28,23 @@ const SEARCH_TERMS_MAX: usize = 32;
 /// language pages are stemmed in, and unstemmed (`""`) for pages of other languages.
 const SEARCH_LANGUAGES: [&str; 4] = ["en", "fr", "es", ""];
 
-/// A SKU as stored and as last saved in this transaction.
+/// A SKU as this transaction sees it, and as stored when the two differ. A state read
+/// and not changed (most of a chunk's reads are of SKUs it then creates or changes once)
+/// is held once, not twice: a copy of every state read and every state written was a
+/// measurable share of an upload's writer time.
 struct CachedSku {
-    stored: SkuState,
     current: SkuState,
-    dirty: bool,
+    /// The state as stored, once `save_sku` has changed `current` since the last flush.
+    stored: Option<SkuState>,
+}
+
+impl CachedSku {
+    fn clean(state: SkuState) -> CachedSku {
+        CachedSku {
+            current: state,
+            stored: None,
+        }
+    }
 }
 
 /// A seller's last event seq as known in this transaction.
@@ -119,13 +131,17 @@ impl<'c> SqliteTx<'c> {
         let conn = self.conn;
         // In key order: each write lands next to the previous one in the listing and
         // pool B-trees, whose pages are then still in SQLite's cache.
-        let mut dirty: Vec<(&(SellerId, Sku), &mut CachedSku)> =
-            self.skus.iter_mut().filter(|(_, c)| c.dirty).collect();
+        let mut dirty: Vec<(&(SellerId, Sku), &mut CachedSku)> = self
+            .skus
+            .iter_mut()
+            .filter(|(_, c)| c.stored.is_some())
+            .collect();
         dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (_, cached) in dirty {
-            write_sku_diff(conn, &mut self.held, &cached.stored, &cached.current)?;
-            cached.stored = cached.current.clone();
-            cached.dirty = false;
+            if let Some(stored) = &cached.stored {
+                write_sku_diff(conn, &mut self.held, stored, &cached.current)?;
+            }
+            cached.stored = None;
         }
         Ok(())
     }
@@ -144,14 +160,7 @@ impl<'c> SqliteTx<'c> {
         let key = (seller.clone(), sku.clone());
         if !self.skus.contains_key(&key) {
             let stored = read_sku(self.conn, &mut self.held, seller, sku)?;
-            self.skus.insert(
-                key.clone(),
-                CachedSku {
-                    current: stored.clone(),
-                    stored,
-                    dirty: false,
-                },
-            );
+            self.skus.insert(key.clone(), CachedSku::clean(stored));
         }
         self.skus
             .get_mut(&key)
@@ -862,11 +871,7 @@ impl Tx for SqliteTx<'_> {
                 for stored in read_skus(self.conn, seller, part.iter().map(|k| &k.1))? {
                     self.skus.insert(
                         (stored.seller_id.clone(), stored.sku.clone()),
-                        CachedSku {
-                            current: stored.clone(),
-                            stored,
-                            dirty: false,
-                        },
+                        CachedSku::clean(stored),
                     );
                 }
             }
@@ -877,8 +882,11 @@ impl Tx for SqliteTx<'_> {
     fn save_sku(&mut self, state: &SkuState) -> StoreResult<()> {
         self.check_writable()?;
         let cached = self.cached_sku(&state.seller_id, &state.sku)?;
-        cached.current = state.clone();
-        cached.dirty = true;
+        let before = std::mem::replace(&mut cached.current, state.clone());
+        // The first change since the last flush keeps the stored state to diff against.
+        if cached.stored.is_none() {
+            cached.stored = Some(before);
+        }
         Ok(())
     }
 
