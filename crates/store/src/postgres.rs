@@ -41,6 +41,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0003_byte_order_keys.sql"),
     ),
     (4, include_str!("../migrations/postgres/0004_title_key.sql")),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_title_key_index.sql"),
+    ),
 ];
 
 /// The migration that adds `catalog_page.title_key`, which Rust fills in after its SQL.

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0003_listing_tables_without_rowid.sql"),
     ),
     (4, include_str!("../migrations/sqlite/0004_title_key.sql")),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_title_key_index.sql"),
+    ),
 ];
 
 /// The migration that adds `catalog_page.title_key`, which Rust fills in after its SQL.
@@ -702,6 +706,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(missing, 0);
+        // A page written as an older server writes it, without a key, is refused.
+        let old_insert = conn.execute(
+            "INSERT INTO catalog_page (asin, store, title, brand, brand_lower, description,
+                 language, product_type)
+             VALUES ('B0OLDSERVER', 'US', 'Mug', 'Acme', 'acme', '', 'en', 'MUG')",
+            [],
+        );
+        let e = old_insert.expect_err("a page without a title key was written");
+        assert!(e.to_string().contains("older than"), "{e}");
     }
 
     #[test]

@@ -271,6 +271,24 @@ fn storage_story() {
         Ok(())
     })
     .expect("catalog");
+    // A page written again under a new title answers to the new title's key only.
+    let mut renamed = mug.clone();
+    renamed.title = "Ceramic tea cup".into();
+    db.write(|tx| tx.insert_page(&renamed)).expect("rename");
+    db.read(|tx| {
+        let old_key = onestock_core::catalog::normalize_title(&mug.title);
+        let new_key = onestock_core::catalog::normalize_title(&renamed.title);
+        assert!(
+            tx.pages_by_brand_and_title(&store("US"), "hydroco", &old_key)?
+                .is_empty()
+        );
+        assert_eq!(
+            tx.pages_by_brand_and_title(&store("US"), "hydroco", &new_key)?,
+            vec![renamed.clone()]
+        );
+        Ok(())
+    })
+    .expect("renamed");
 
     // A SKU: US and CA on a shared pool, MX on a unique pool.
     let k = sku("BOTTLE-750 é");

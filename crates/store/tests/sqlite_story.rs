@@ -242,6 +242,17 @@ fn sqlite_story() {
         assert_eq!(tx.page(&mug.asin, &mug.store)?, Some(renamed.clone()));
         assert!(tx.search_pages(&store("US"), "coffee", 10)?.is_empty());
         assert_eq!(tx.search_pages(&store("US"), "tea", 10)?.len(), 1);
+        // ... and its title key: the old title no longer finds it, the new one does.
+        let old_key = onestock_core::catalog::normalize_title(&mug.title);
+        let new_key = onestock_core::catalog::normalize_title(&renamed.title);
+        assert!(
+            tx.pages_by_brand_and_title(&store("US"), "cupco", &old_key)?
+                .is_empty()
+        );
+        assert_eq!(
+            tx.pages_by_brand_and_title(&store("US"), "cupco", &new_key)?,
+            vec![renamed.clone()]
+        );
         Ok(())
     })
     .unwrap();

@@ -5,8 +5,6 @@
 --
 -- The normalisation folds accents and units, which SQL cannot repeat, so the keys of the
 -- pages already here are filled in Rust right after this script, in the same
--- transaction (`fill_title_keys`). A new page always gets its key when written.
+-- transaction (`fill_title_keys`). A new page always gets its key when written. The
+-- index comes after the fill, in migration 5, so that the fill does not update it.
 ALTER TABLE catalog_page ADD COLUMN title_key text COLLATE "C";
--- (store, brand_lower) is this index's prefix, so the old index is not needed.
-DROP INDEX catalog_page_brand;
-CREATE INDEX catalog_page_title ON catalog_page (store, brand_lower, title_key);
