@@ -651,6 +651,26 @@ mod tests {
         }
     }
 
+    /// A database file as a version that knew only the first `migrations` migrations
+    /// left it.
+    fn database_at_version(path: &std::path::Path, migrations: usize) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for &(version, sql) in &MIGRATIONS[..migrations] {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",
+                [version],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
     /// Pages written before migration 4 (no title key) get their keys when the database
     /// is opened, across more than one batch, and are then found by brand and title.
     #[test]
@@ -659,20 +679,7 @@ mod tests {
         let path = dir.0.join("old.db");
         let pages = TITLE_KEYS_PER_BATCH + 5;
         {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,
-                 applied_at INTEGER NOT NULL)",
-            )
-            .unwrap();
-            for &(version, sql) in &MIGRATIONS[..3] {
-                conn.execute_batch(sql).unwrap();
-                conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",
-                    [version],
-                )
-                .unwrap();
-            }
+            let conn = database_at_version(&path, 3);
             conn.execute(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
                  INSERT INTO catalog_page (asin, store, title, brand, brand_lower,
@@ -725,20 +732,7 @@ mod tests {
         let skus = [("A-1", 10), ("B-2", 20), ("C-3", 30)];
         {
             // The database as the previous version left it: migrations 1 and 2 only.
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL,
-                 applied_at INTEGER NOT NULL)",
-            )
-            .unwrap();
-            for &(version, sql) in &MIGRATIONS[..2] {
-                conn.execute_batch(sql).unwrap();
-                conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",
-                    [version],
-                )
-                .unwrap();
-            }
+            let conn = database_at_version(&path, 2);
             conn.execute_batch("BEGIN").unwrap();
             let mut tx = tx::SqliteTx::new(&conn, true);
             for (sku, base) in skus {
