@@ -29,26 +29,38 @@ const IDLE_CONNECTIONS_MAX: usize = 8;
 /// The advisory lock key held while migrating ("onestock" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x6f6e_6573_746f_636b;
 
+/// A step of a migration that SQL cannot make alone, run after its SQL in the same
+/// transaction.
+type MigrationStep = fn(&mut postgres::Transaction<'_>) -> StoreResult<()>;
+
 /// Migrations by version, applied in order, each in its own transaction.
-const MIGRATIONS: &[(i32, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
+const MIGRATIONS: &[(i32, &str, Option<MigrationStep>)] = &[
+    (
+        1,
+        include_str!("../migrations/postgres/0001_init.sql"),
+        None,
+    ),
     (
         2,
         include_str!("../migrations/postgres/0002_report_and_uploads.sql"),
+        None,
     ),
     (
         3,
         include_str!("../migrations/postgres/0003_byte_order_keys.sql"),
+        None,
     ),
-    (4, include_str!("../migrations/postgres/0004_title_key.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_title_key.sql"),
+        Some(fill_title_keys),
+    ),
     (
         5,
         include_str!("../migrations/postgres/0005_title_key_index.sql"),
+        None,
     ),
 ];
-
-/// The migration that adds `catalog_page.title_key`, which Rust fills in after its SQL.
-const TITLE_KEY_MIGRATION: i32 = 4;
 
 /// Pages whose title keys are computed per statement while migrating: a bound on the
 /// memory a large catalog's migration holds at once.
@@ -311,14 +323,14 @@ fn apply_migrations(client: &mut Client) -> StoreResult<()> {
         .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])
         .map_err(db_error)?;
     let current: i32 = codec::col(&row, 0)?;
-    for (version, sql) in MIGRATIONS {
+    for (version, sql, step) in MIGRATIONS {
         if *version <= current {
             continue;
         }
         let mut t = client.transaction().map_err(db_error)?;
         t.batch_execute(sql).map_err(db_error)?;
-        if *version == TITLE_KEY_MIGRATION {
-            fill_title_keys(&mut t)?;
+        if let Some(step) = step {
+            step(&mut t)?;
         }
         let now = codec::micros(time::OffsetDateTime::now_utc());
         t.execute(
@@ -332,7 +344,7 @@ fn apply_migrations(client: &mut Client) -> StoreResult<()> {
     Ok(())
 }
 
-/// Gives every page written before migration 4 its normalised title
+/// Migration 4's step: gives every page written before it its normalised title
 /// (`onestock_core::catalog::normalize_title`), which SQL cannot compute, in batches of
 /// `TITLE_KEYS_PER_BATCH` pages in key order.
 fn fill_title_keys(t: &mut postgres::Transaction<'_>) -> StoreResult<()> {

@@ -39,27 +39,35 @@ const STATEMENT_CACHE_CAPACITY: usize = 96;
 /// million-page catalog spent a fifth of its time copying pages out of the kernel.
 const MMAP_BYTES: i64 = 4 * 1024 * 1024 * 1024;
 
+/// A step of a migration that SQL cannot make alone, run after its SQL in the same
+/// transaction.
+type MigrationStep = fn(&Connection) -> StoreResult<()>;
+
 /// The migrations, in order; each runs once, in its own transaction, and is recorded
 /// in `schema_version`.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+const MIGRATIONS: &[(i64, &str, Option<MigrationStep>)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql"), None),
     (
         2,
         include_str!("../migrations/sqlite/0002_report_and_uploads.sql"),
+        None,
     ),
     (
         3,
         include_str!("../migrations/sqlite/0003_listing_tables_without_rowid.sql"),
+        None,
     ),
-    (4, include_str!("../migrations/sqlite/0004_title_key.sql")),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_title_key.sql"),
+        Some(fill_title_keys),
+    ),
     (
         5,
         include_str!("../migrations/sqlite/0005_title_key_index.sql"),
+        None,
     ),
 ];
-
-/// The migration that adds `catalog_page.title_key`, which Rust fills in after its SQL.
-const TITLE_KEY_MIGRATION: i64 = 4;
 
 /// Pages whose title keys are computed per statement while migrating: a bound on the
 /// memory a large catalog's migration holds at once.
@@ -454,7 +462,7 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
         )",
     )
     .map_err(db_err)?;
-    for &(version, sql) in MIGRATIONS {
+    for &(version, sql, step) in MIGRATIONS {
         conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
         let result = (|| {
             let done: bool = conn
@@ -467,8 +475,8 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
             if !done {
                 tracing::info!(version, "applying SQLite migration");
                 conn.execute_batch(sql).map_err(db_err)?;
-                if version == TITLE_KEY_MIGRATION {
-                    fill_title_keys(conn)?;
+                if let Some(step) = step {
+                    step(conn)?;
                 }
                 conn.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
@@ -486,31 +494,31 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Gives every page written before migration 4 its normalised title
+/// Migration 4's step: gives every page written before it its normalised title
 /// (`onestock_core::catalog::normalize_title`), which SQL cannot compute, in batches of
 /// `TITLE_KEYS_PER_BATCH` pages in page order.
 fn fill_title_keys(conn: &Connection) -> StoreResult<()> {
+    let mut select = conn
+        .prepare(
+            "SELECT page_id, title FROM catalog_page WHERE page_id > ?1
+             ORDER BY page_id LIMIT ?2",
+        )
+        .map_err(db_err)?;
+    let mut update = conn
+        .prepare("UPDATE catalog_page SET title_key = ?2 WHERE page_id = ?1")
+        .map_err(db_err)?;
     let mut after: i64 = 0;
     let mut filled: u64 = 0;
     loop {
-        let batch: Vec<(i64, String)> = conn
-            .prepare(
-                "SELECT page_id, title FROM catalog_page WHERE page_id > ?1
-                 ORDER BY page_id LIMIT ?2",
-            )
-            .and_then(|mut st| {
-                st.query_map([after, TITLE_KEYS_PER_BATCH], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })?
-                .collect()
+        let batch: Vec<(i64, String)> = select
+            .query_map([after, TITLE_KEYS_PER_BATCH], |row| {
+                Ok((row.get(0)?, row.get(1)?))
             })
+            .and_then(|rows| rows.collect())
             .map_err(db_err)?;
         let Some(&(last, _)) = batch.last() else {
             break;
         };
-        let mut update = conn
-            .prepare("UPDATE catalog_page SET title_key = ?2 WHERE page_id = ?1")
-            .map_err(db_err)?;
         for (page_id, title) in &batch {
             update
                 .execute(rusqlite::params![
@@ -660,7 +668,7 @@ mod tests {
              applied_at INTEGER NOT NULL)",
         )
         .unwrap();
-        for &(version, sql) in &MIGRATIONS[..migrations] {
+        for &(version, sql, _) in &MIGRATIONS[..migrations] {
             conn.execute_batch(sql).unwrap();
             conn.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?1, 0)",

@@ -1850,7 +1850,7 @@ mod tests {
                  applied_at bigint NOT NULL)",
             )
             .expect("schema_version");
-            for (version, sql) in &super::super::MIGRATIONS[..3] {
+            for (version, sql, _) in &super::super::MIGRATIONS[..3] {
                 old.batch_execute(sql).expect("old migration");
                 old.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES ($1, 0)",
@@ -1927,17 +1927,8 @@ mod tests {
     impl TestPg {
         /// None (and the test is skipped) when no server is named.
         fn new() -> Option<TestPg> {
-            let Ok(admin) = std::env::var("ONESTOCK_TEST_POSTGRES_URL") else {
-                println!("skipped: ONESTOCK_TEST_POSTGRES_URL is not set");
-                return None;
-            };
-            let url = create_test_database(&admin).expect("database");
             // The guard first, so that a failed open (its migrations) drops it too.
-            let mut test = TestPg {
-                db: None,
-                admin,
-                url,
-            };
+            let mut test = TestPg::unopened()?;
             test.db = Some(PgDb::open(&test.url).expect("open"));
             Some(test)
         }
