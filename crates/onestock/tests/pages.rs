@@ -558,6 +558,10 @@ async fn walk(
     p.choose("Language", "English (en)").await;
     p.press("Save and continue").await;
     p.sees("POSSIBLE_MATCH").await;
+    // In the page's words (its buttons), not the API's `force_new`.
+    p.sees("choose \"Sell yours\" on it below, or \"Create anyway\" to create a new product.")
+        .await;
+    assert!(!p.text().await.contains("force_new"));
     p.find("//div[@id='matches']//button[normalize-space()='Sell yours']")
         .await;
     p.shot("possible-match").await;

@@ -987,6 +987,7 @@ pub async fn new_save(
                 false
             };
             let status = crate::http::status_of(e.code);
+            let e = in_page_words(e, &store, create_anyway);
             Ok((
                 status,
                 new_product_page(&pages, &session, &store, &f, Some(&e), create_anyway),
@@ -995,4 +996,22 @@ pub async fn new_save(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The core's near-title `POSSIBLE_MATCH` tells an API client to send `force_new`; on this
+/// page the way on is a button: "Sell yours" on a match, or "Create anyway" where it is
+/// offered.
+fn in_page_words(mut e: DomainError, store: &Store, create_anyway: bool) -> DomainError {
+    if e.code == ErrorCode::PossibleMatch && e.message.contains("force_new") {
+        let anyway = if create_anyway {
+            ", or \"Create anyway\" to create a new product"
+        } else {
+            ""
+        };
+        e.message = format!(
+            "Store {} has a product of the same brand with nearly the same title; choose \"Sell yours\" on it below{anyway}.",
+            store.code
+        );
+    }
+    e
 }
