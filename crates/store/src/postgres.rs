@@ -14,7 +14,7 @@ mod codec;
 mod search;
 mod tx;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use onestock_core::storage::{StoreError, StoreResult, Tx};
@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i32, &str, Option<MigrationStep>)] = &[
     (
         5,
         include_str!("../migrations/postgres/0005_title_key_index.sql"),
+        None,
+    ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_search_by_store.sql"),
         None,
     ),
 ];
@@ -154,7 +159,8 @@ impl PgDb {
             client,
             statements: HashMap::new(),
             pool_ids: Vec::new(),
-            term_stats: None,
+            term_stats: HashMap::new(),
+            search_partitions: HashSet::new(),
             failure: None,
             broken: false,
         })
@@ -415,7 +421,9 @@ pub(crate) struct Conn {
     /// hands a number out twice, even when the transaction that took it rolls back.
     pub(crate) pool_ids: Vec<i64>,
     /// The catalog words' shares of pages, for the search plan (`search.rs`).
-    pub(crate) term_stats: Option<search::TermStats>,
+    pub(crate) term_stats: HashMap<String, search::TermStats>,
+    /// Stores whose `catalog_search` partition this connection saw committed.
+    pub(crate) search_partitions: HashSet<String>,
 }
 
 /// A prepared statement and how often it ran.

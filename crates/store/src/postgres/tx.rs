@@ -243,16 +243,19 @@ macro_rules! page_select {
     };
 }
 
-/// The query text as a tsquery in each configuration a page may use.
+/// The query text as a tsquery in each configuration a page may use. Each is a
+/// scalar subquery, so that it is parsed once per search (an InitPlan): a plan that
+/// PostgreSQL keeps for a prepared statement knows no `$2`, and would otherwise parse
+/// the query again for every row it tests.
 macro_rules! tsq {
     ($cfg:literal) => {
-        concat!("websearch_to_tsquery('", $cfg, "', $2)")
+        concat!("(SELECT websearch_to_tsquery('", $cfg, "', $2))")
     };
 }
 macro_rules! tsq_of_page {
     () => {
         concat!(
-            "(CASE p.language WHEN 'en' THEN ",
+            "(CASE s.language WHEN 'en' THEN ",
             tsq!("english"),
             " WHEN 'fr' THEN ",
             tsq!("french"),
@@ -265,36 +268,25 @@ macro_rules! tsq_of_page {
     };
 }
 
-/// The first `@@` is on a constant tsquery (every configuration OR-ed), so the GIN
-/// index can answer it; the second keeps only matches in the page's own language. The
-/// store is compared as `store || ''` so that the planner cannot AND the GIN bitmap
-/// with a bitmap of every page of the store (an index that starts with `store`), which
-/// it chose for words on about 1 % of the pages: 22 ms against 14 ms without it.
+/// Ranks the store's first `$4` ([`SEARCH_CANDIDATES_MAX`]) matches in its partition of
+/// `catalog_search` (`$1`, the store, prunes the others), then reads the best `$3`
+/// pages, identifiers and all. `$where` chooses the matches.
 ///
 /// Bounded work whatever the catalog's size (docs/decisions.md, "Search with a common
 /// word"): every word of the query must be on a page here, so one rare word bounds the
-/// matches by itself, and a query of common words alone ranks the first `$4`
-/// ([`SEARCH_CANDIDATES_MAX`]) matches instead of all of them. Only the best `$3` pages
-/// have their identifiers read.
+/// matches by itself, and a query of common words alone ranks the first 1,000 matches
+/// instead of all of them.
 macro_rules! search_sql {
-    () => {
+    ($where:expr) => {
         concat!(
             page_select!(),
             "JOIN (SELECT c.asin, c.store, c.r FROM (
-             SELECT p.asin, p.store, ts_rank(p.search, ",
+             SELECT s.asin, s.store, ts_rank(s.search, ",
             tsq_of_page!(),
             ") AS r
-               FROM catalog_page p
-              WHERE (p.store || '') = $1 AND p.search @@ (",
-            tsq!("english"),
-            " || ",
-            tsq!("french"),
-            " || ",
-            tsq!("spanish"),
-            " || ",
-            tsq!("simple"),
-            ") AND p.search @@ ",
-            tsq_of_page!(),
+               FROM catalog_search s
+              WHERE s.store = $1 AND ",
+            $where,
             " LIMIT $4) c
            ORDER BY c.r DESC, c.asin LIMIT $3) best
       ON p.asin = best.asin AND p.store = best.store
@@ -302,11 +294,32 @@ macro_rules! search_sql {
         )
     };
 }
-const SEARCH: &str = search_sql!();
-/// `SEARCH` under its own name, so that its plan is made (and cached) under the
-/// settings of a table scan (`postgres/search.rs`), apart from the index plan's.
-const SEARCH_SCAN: &str = concat!("/* table scan */ ", search_sql!());
-/// Saves the planner settings the scan changes, and changes them for this transaction.
+/// Through the partition's GIN index: the first `@@` is on one tsquery (every
+/// configuration OR-ed), which the index can answer; the second keeps only matches in
+/// the page's own language.
+const SEARCH: &str = search_sql!(concat!(
+    "s.search @@ (",
+    tsq!("english"),
+    " || ",
+    tsq!("french"),
+    " || ",
+    tsq!("spanish"),
+    " || ",
+    tsq!("simple"),
+    ") AND s.search @@ ",
+    tsq_of_page!()
+));
+/// A scan of the partition (`postgres/search.rs`), planned under its own settings and
+/// cached apart from the index plan. It tests each row in its own language only: the
+/// OR of every configuration is there for the index, and testing it too made each row
+/// cost three times as much.
+const SEARCH_SCAN: &str = concat!(
+    "/* partition scan */ ",
+    search_sql!(concat!("s.search @@ ", tsq_of_page!()))
+);
+/// Saves the planner settings the scan changes, and changes them for this transaction:
+/// parallel workers would each bring matches from their part of the partition, so the
+/// 1,000 ranked would change from run to run.
 const PLAN_SCAN: &str = "SELECT s.bitmap, s.workers,
         set_config('enable_bitmapscan', 'off', true),
         set_config('max_parallel_workers_per_gather', '0', true)
@@ -319,7 +332,7 @@ const PLAN_RESTORE: &str = "SELECT set_config('enable_bitmapscan', $1, true),
 
 /// Matches of a query ranked at most (see [`SEARCH`]); the same bound as SQLite's
 /// common-word candidates.
-const SEARCH_CANDIDATES_MAX: i64 = 1_000;
+pub(super) const SEARCH_CANDIDATES_MAX: i64 = 1_000;
 
 impl<'c> PgTx<'c> {
     pub(super) fn new(conn: &'c mut Conn, read_only: bool) -> PgTx<'c> {
@@ -337,29 +350,59 @@ impl<'c> PgTx<'c> {
         }
     }
 
-    /// Whether a search for `query` should scan the table (`postgres/search.rs`), with
-    /// the words' statistics read at most every `TERM_STATS_TTL` per connection.
-    fn scan_pays(&mut self, query: &str) -> StoreResult<bool> {
+    /// Whether a search for `query` in `store` should scan the store's partition
+    /// (`postgres/search.rs`), with the partition's statistics read at most every
+    /// `TERM_STATS_TTL` per connection.
+    fn scan_pays(&mut self, store: &StoreCode, query: &str) -> StoreResult<bool> {
         let fresh = self
             .conn
             .term_stats
-            .as_ref()
+            .get(store.as_str())
             .is_some_and(|t| t.loaded.elapsed() < search::TERM_STATS_TTL);
         if !fresh {
+            let part = search::partition_of(store.as_str());
+            let pages = match self.conn.query(search::PARTITION_PAGES, &[&part])?.first() {
+                Some(row) => codec::col::<f64>(row, 0)?,
+                None => 0.0,
+            };
             let mut share = HashMap::new();
-            for row in self.conn.query(search::TERM_STATS, &[])? {
+            for row in self.conn.query(search::TERM_STATS, &[&part])? {
                 share.insert(codec::col::<String>(&row, 0)?, codec::col::<f64>(&row, 1)?);
             }
-            self.conn.term_stats = Some(search::TermStats {
-                loaded: std::time::Instant::now(),
-                share,
-            });
+            self.conn.term_stats.insert(
+                store.as_str().to_owned(),
+                search::TermStats {
+                    loaded: std::time::Instant::now(),
+                    pages,
+                    share,
+                },
+            );
         }
         Ok(self
             .conn
             .term_stats
-            .as_ref()
-            .is_some_and(|t| search::scan_pays(query, &t.share)))
+            .get(store.as_str())
+            .is_some_and(|t| search::scan_pays(query, t)))
+    }
+
+    /// Makes sure `store` has its partition of `catalog_search` before a page of it is
+    /// written (migration 6). Once the connection has seen it committed, no statement.
+    fn search_partition(&mut self, store: &StoreCode) -> StoreResult<()> {
+        if self.conn.search_partitions.contains(store.as_str()) {
+            return Ok(());
+        }
+        let rows = self
+            .conn
+            .query("SELECT catalog_search_partition($1)", &[&store.as_str()])?;
+        // Made by this transaction, it is not known to be there until the commit.
+        if let Some(row) = rows.first()
+            && codec::col::<bool>(row, 0)?
+        {
+            self.conn
+                .search_partitions
+                .insert(store.as_str().to_owned());
+        }
+        Ok(())
     }
 
     /// Sends every buffered write.
@@ -922,20 +965,28 @@ impl Tx for PgTx<'_> {
 
     fn insert_page(&mut self, page: &DetailPage) -> StoreResult<()> {
         self.page_cache.forget(page);
+        self.search_partition(&page.store)?;
         let config = codec::text_search_config(&page.language);
+        // The page and its words in one statement (one round trip).
         self.conn.execute(
-            "INSERT INTO catalog_page
-                 (asin, store, title, brand, brand_lower, description, language, product_type,
-                  search, title_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-                     setweight(to_tsvector($9::text::regconfig, $3), 'A')
-                     || setweight(to_tsvector($9::text::regconfig, $4), 'B'),
-                     $10)
+            "WITH page AS (
+                 INSERT INTO catalog_page
+                     (asin, store, title, brand, brand_lower, description, language,
+                      product_type, title_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10)
+                 ON CONFLICT (asin, store) DO UPDATE SET
+                     title = EXCLUDED.title, brand = EXCLUDED.brand,
+                     brand_lower = EXCLUDED.brand_lower, description = EXCLUDED.description,
+                     language = EXCLUDED.language, product_type = EXCLUDED.product_type,
+                     title_key = EXCLUDED.title_key
+                 RETURNING asin, store)
+             INSERT INTO catalog_search (asin, store, language, search)
+             SELECT page.asin, page.store, $7,
+                    setweight(to_tsvector($9::text::regconfig, $3), 'A')
+                    || setweight(to_tsvector($9::text::regconfig, $4), 'B')
+               FROM page
              ON CONFLICT (asin, store) DO UPDATE SET
-                 title = EXCLUDED.title, brand = EXCLUDED.brand,
-                 brand_lower = EXCLUDED.brand_lower, description = EXCLUDED.description,
-                 language = EXCLUDED.language, product_type = EXCLUDED.product_type,
-                 search = EXCLUDED.search, title_key = EXCLUDED.title_key",
+                 language = EXCLUDED.language, search = EXCLUDED.search",
             &[
                 &page.asin.as_str(),
                 &page.store.as_str(),
@@ -1091,7 +1142,7 @@ impl Tx for PgTx<'_> {
         let limit = count(limit);
         let params: [&(dyn postgres::types::ToSql + Sync); 4] =
             [&store.as_str(), &query, &limit, &SEARCH_CANDIDATES_MAX];
-        if !self.scan_pays(query)? {
+        if !self.scan_pays(store, query)? {
             return self.pages(SEARCH, &params);
         }
         let saved = self.conn.query(PLAN_SCAN, &[])?;
@@ -1655,9 +1706,9 @@ mod tests {
         let before = planner_settings(&mut conn);
         {
             let mut tx = PgTx::new(&mut conn, true);
-            assert!(tx.scan_pays("steel mug").expect("stats"));
-            assert!(!tx.scan_pays("number7").expect("stats"));
             let us = StoreCode::parse("US").expect("store");
+            assert!(tx.scan_pays(&us, "steel mug").expect("stats"));
+            assert!(!tx.scan_pays(&us, "number7").expect("stats"));
             assert_eq!(
                 tx.search_pages(&us, "steel mug", 10).expect("search").len(),
                 10
@@ -1885,6 +1936,9 @@ mod tests {
                 tx.pages_by_brand_and_title(&store("CA"), "acme", &last)?
                     .is_empty()
             );
+            // Migration 6 moved the pages' words to the store's partition.
+            assert_eq!(tx.search_pages(&store("US"), "mug", 5)?.len(), 5);
+            assert!(tx.search_pages(&store("CA"), "mug", 5)?.is_empty());
             Ok(())
         })
         .expect("read");
@@ -1897,20 +1951,29 @@ mod tests {
             )
             .expect("count")
             .get(0);
-        // A page written as an older server writes it, without a key, is refused.
-        let old_insert = conn.client.execute(
+        // A page written as an older server writes it is refused: without a key
+        // (before migration 4), or with its words in catalog_page (before migration 6).
+        let without_key = conn.client.execute(
             "INSERT INTO catalog_page (asin, store, title, brand, brand_lower, description,
-                 language, product_type, search)
-             VALUES ('B0OLDSERVER', 'US', 'Mug', 'Acme', 'acme', '', 'en', 'MUG', '')",
+                 language, product_type)
+             VALUES ('B0OLDSERVER', 'US', 'Mug', 'Acme', 'acme', '', 'en', 'MUG')",
+            &[],
+        );
+        let with_words = conn.client.execute(
+            "INSERT INTO catalog_page (asin, store, title, brand, brand_lower, description,
+                 language, product_type, search, title_key)
+             VALUES ('B0OLDSERVER', 'US', 'Mug', 'Acme', 'acme', '', 'en', 'MUG', '', 'mug')",
             &[],
         );
         db.give_back(conn);
         assert_eq!(missing, 0);
-        let e = old_insert.expect_err("a page without a title key was written");
-        assert!(
-            e.as_db_error().map(|d| d.code().code()) == Some("23502"),
-            "not a NOT NULL violation: {e}"
-        );
+        for (insert, code) in [(without_key, "23502"), (with_words, "42703")] {
+            let e = insert.expect_err("an old server's page was written");
+            assert!(
+                e.as_db_error().map(|d| d.code().code()) == Some(code),
+                "not {code}: {e}"
+            );
+        }
     }
 
     fn store(code: &str) -> StoreCode {
