@@ -543,22 +543,43 @@ mod tests {
     use std::sync::mpsc;
     use std::time::Instant;
 
-    /// A database whose fsyncs each wait for a token from the returned sender.
-    fn held_back(dir: &std::path::Path) -> (SqliteDb, mpsc::Sender<()>) {
-        let (release, gate) = mpsc::channel::<()>();
-        let gate = Mutex::new(gate);
+    /// Holds fsyncs back while closed. Open, every fsync passes: one token per fsync
+    /// made the test wait for whichever fsync took the token (a checkpoint's, under
+    /// load), not for the commit's.
+    #[derive(Clone, Default)]
+    struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>);
+
+    impl Gate {
+        fn set(&self, open: bool) {
+            *self.0.0.lock().unwrap() = open;
+            self.0.1.notify_all();
+        }
+        /// Waits while closed, for 10 s at most (a test that fails never hangs).
+        fn pass(&self) {
+            let guard = self.0.0.lock().unwrap();
+            let _ = self
+                .0
+                .1
+                .wait_timeout_while(guard, Duration::from_secs(10), |open| !*open);
+        }
+    }
+
+    /// A database whose fsyncs wait while the returned gate is closed (it starts closed).
+    fn held_back(dir: &std::path::Path) -> (SqliteDb, Gate) {
+        let gate = Gate::default();
         let path = dir.join("held.db");
+        let g = gate.clone();
         let db = SqliteDb::open_with_sync(
             path.to_str().unwrap(),
             Box::new(move || {
-                let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+                g.pass();
                 Ok(())
             }),
             Box::new(|e| panic!("fsync failed: {e}")),
             WalLimits::default(),
         )
         .unwrap();
-        (db, release)
+        (db, gate)
     }
 
     fn seller(n: u32) -> Seller {
@@ -573,7 +594,7 @@ mod tests {
     #[test]
     fn nothing_that_depends_on_a_commit_returns_before_its_fsync() {
         let dir = TempDir::new("held");
-        let (db, release) = held_back(&dir.0);
+        let (db, gate) = held_back(&dir.0);
         let db = Arc::new(db);
 
         // A pipelined commit returns at once; what waits for it does not run yet.
@@ -601,13 +622,14 @@ mod tests {
         assert!(!reader.is_finished(), "a read returned before the fsync");
 
         let released = Instant::now();
-        release.send(()).unwrap();
+        gate.set(true);
         let answered = after.recv_timeout(Duration::from_secs(5)).unwrap();
         let (found, read_done) = reader.join().unwrap();
         assert!(answered >= released && read_done >= released);
         assert_eq!(found, Some(1));
 
         // A blocking write returns only after its own fsync.
+        gate.set(false);
         let writer = {
             let db = db.clone();
             std::thread::spawn(move || {
@@ -619,7 +641,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         assert!(!writer.is_finished(), "a write returned before its fsync");
         let released = Instant::now();
-        release.send(()).unwrap();
+        gate.set(true);
         assert!(writer.join().unwrap() >= released);
 
         // Nothing written meanwhile: a read needs no fsync.
