@@ -53,7 +53,10 @@ pub(super) const TERM_STATS: &str = "SELECT u.lexeme, u.share::float8
     WHERE s.schemaname = current_schema() AND s.tablename = $1
       AND s.attname = 'search' AND u.lexeme IS NOT NULL";
 
-/// The partition of `catalog_search` that holds a store's pages (migration 6).
+/// The partition of `catalog_search` that holds a store's pages: the name
+/// `catalog_search_partition` (migration 6) gives it, which this must match; the
+/// story test `a_search_of_common_words_answers_the_same_by_either_plan` reads the
+/// statistics under this name, so a mismatch fails it.
 pub(super) fn partition_of(store: &str) -> String {
     format!("catalog_search_{}", store.to_ascii_lowercase())
 }

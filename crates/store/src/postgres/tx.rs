@@ -1678,8 +1678,9 @@ mod tests {
         (row.get(0), row.get(1))
     }
 
-    /// Once the statistics make a query's words common, its search scans the store's partition,
-    /// and the transaction's later statements run with the planner settings it had.
+    /// Once the statistics make a query's words common, its search scans the store's
+    /// partition, and the transaction's later statements run with the planner settings
+    /// it had.
     #[test]
     fn a_common_word_search_scans_and_puts_the_planner_settings_back() {
         let Some(test) = TestPg::new() else { return };
