@@ -54,9 +54,9 @@ pub(super) const TERM_STATS: &str = "SELECT u.lexeme, u.share::float8
       AND s.attname = 'search' AND u.lexeme IS NOT NULL";
 
 /// The partition of `catalog_search` that holds a store's pages: the name
-/// `catalog_search_partition` (migration 6) gives it, which this must match; the
-/// story test `a_search_of_common_words_answers_the_same_by_either_plan` reads the
-/// statistics under this name, so a mismatch fails it.
+/// `catalog_search_partition` (migration 6) gives it, which this must match. A
+/// mismatch finds no statistics, so every search takes the index, and
+/// `a_common_word_search_scans_and_puts_the_planner_settings_back` fails.
 pub(super) fn partition_of(store: &str) -> String {
     format!("catalog_search_{}", store.to_ascii_lowercase())
 }
