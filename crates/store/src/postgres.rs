@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i32, &str, Option<MigrationStep>)] = &[
         include_str!("../migrations/postgres/0006_search_by_store.sql"),
         None,
     ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_search_index_short_pending_list.sql"),
+        None,
+    ),
 ];
 
 /// Pages whose title keys are computed per statement while migrating: a bound on the

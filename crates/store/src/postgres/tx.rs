@@ -1720,6 +1720,61 @@ mod tests {
         conn.client.batch_execute("COMMIT").expect("commit");
     }
 
+    /// Every store's GIN index keeps a short pending list (migration 7), which each
+    /// search reads whole, in a partition made by a page written after the migration.
+    #[test]
+    fn every_store_partitions_search_index_keeps_a_short_pending_list() {
+        let Some(test) = TestPg::new() else { return };
+        let db = test.db();
+        db.write_once(&mut |tx| {
+            for (i, code) in ["US", "MX"].iter().enumerate() {
+                tx.insert_page(&DetailPage {
+                    asin: Asin::parse(&format!("B0{i:08}")).expect("asin"),
+                    store: StoreCode::parse(code).expect("store"),
+                    title: "steel mug".into(),
+                    brand: "Acme".into(),
+                    description: String::new(),
+                    language: "en".into(),
+                    product_type: "DRINKWARE".into(),
+                    identifiers: Vec::new(),
+                })?;
+            }
+            Ok(())
+        })
+        .expect("pages");
+        let mut conn = db.take().expect("connection");
+        let indexes: Vec<(String, Option<Vec<String>>)> = conn
+            .client
+            .query(
+                "SELECT c.relname::text, c.reloptions FROM pg_class c
+                   JOIN pg_index i ON i.indexrelid = c.oid
+                   JOIN pg_am a ON a.oid = c.relam
+                  WHERE a.amname = 'gin' AND i.indrelid IN (
+                        SELECT inhrelid FROM pg_inherits
+                         WHERE inhparent = 'catalog_search'::regclass)
+                  ORDER BY 1",
+                &[],
+            )
+            .expect("indexes")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        db.give_back(conn);
+        assert_eq!(indexes.len(), 2, "{indexes:?}");
+        for (name, options) in &indexes {
+            assert_eq!(
+                options.as_deref(),
+                Some(&["gin_pending_list_limit=256".to_owned()][..]),
+                "{name}"
+            );
+        }
+        db.read_once(&mut |tx| {
+            assert_eq!(tx.search_pages(&store("MX"), "steel", 5)?.len(), 1);
+            Ok(())
+        })
+        .expect("search");
+    }
+
     /// An upload-sized chunk's reads and locks probe the key index once per key, on a
     /// session without JIT, and read what `load_sku` reads one SKU at a time.
     #[test]
@@ -1952,6 +2007,22 @@ mod tests {
             )
             .expect("count")
             .get(0);
+        // Migration 7 built the US partition's index (made by migration 6) again, with
+        // a short pending list.
+        let us_index: Option<Vec<String>> = conn
+            .client
+            .query_one(
+                "SELECT c.reloptions FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+                  WHERE i.indrelid = 'catalog_search_us'::regclass AND c.relam =
+                        (SELECT oid FROM pg_am WHERE amname = 'gin')",
+                &[],
+            )
+            .expect("the US partition's index")
+            .get(0);
+        assert_eq!(
+            us_index,
+            Some(vec!["gin_pending_list_limit=256".to_owned()])
+        );
         // A page written as an older server writes it is refused: without a key
         // (before migration 4), or with its words in catalog_page (before migration 6).
         let without_key = conn.client.execute(
