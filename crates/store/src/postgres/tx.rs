@@ -1687,16 +1687,7 @@ mod tests {
         let db = test.db();
         db.write_once(&mut |tx| {
             for i in 0..300 {
-                tx.insert_page(&DetailPage {
-                    asin: Asin::parse(&format!("B0{i:08}")).expect("asin"),
-                    store: StoreCode::parse("US").expect("store"),
-                    title: format!("steel mug number{i}"),
-                    brand: "Acme".into(),
-                    description: String::new(),
-                    language: "en".into(),
-                    product_type: "DRINKWARE".into(),
-                    identifiers: Vec::new(),
-                })?;
+                tx.insert_page(&english_page(i, "US", &format!("steel mug number{i}")))?;
             }
             Ok(())
         })
@@ -1728,16 +1719,7 @@ mod tests {
         let db = test.db();
         db.write_once(&mut |tx| {
             for (i, code) in ["US", "MX"].iter().enumerate() {
-                tx.insert_page(&DetailPage {
-                    asin: Asin::parse(&format!("B0{i:08}")).expect("asin"),
-                    store: StoreCode::parse(code).expect("store"),
-                    title: "steel mug".into(),
-                    brand: "Acme".into(),
-                    description: String::new(),
-                    language: "en".into(),
-                    product_type: "DRINKWARE".into(),
-                    identifiers: Vec::new(),
-                })?;
+                tx.insert_page(&english_page(i, code, "steel mug"))?;
             }
             Ok(())
         })
@@ -2050,6 +2032,20 @@ mod tests {
 
     fn store(code: &str) -> StoreCode {
         StoreCode::parse(code).expect("store")
+    }
+
+    /// Page `n` (ASIN B0 and `n` in 8 digits) of store `code`, in English, brand Acme.
+    fn english_page(n: usize, code: &str, title: &str) -> DetailPage {
+        DetailPage {
+            asin: Asin::parse(&format!("B0{n:08}")).expect("asin"),
+            store: store(code),
+            title: title.into(),
+            brand: "Acme".into(),
+            description: String::new(),
+            language: "en".into(),
+            product_type: "DRINKWARE".into(),
+            identifiers: Vec::new(),
+        }
     }
 
     /// A fresh database for one test, dropped when the test ends, failed or not.
