@@ -3,7 +3,7 @@
 -- and merges them into its word lists when the list is full (or at a vacuum); until
 -- then every search reads the whole list. After a fill of 1,000,000 pages each store's
 -- list held about 17,000 pages' words, and search p50 was 16 ms with it, 3.5 ms once
--- merged. With 256 kB: p50 2.9 to 3.7 ms right after the fill, and the fill took 176 s
+-- merged. With 256 kB: p50 2.9 to 4.4 ms right after the fill, and the fill took 176 s
 -- against 166 s (no pending list at all, fastupdate off: 271 s, the same searches).
 -- See docs/decisions.md, "Search plans on PostgreSQL".
 --

@@ -1725,30 +1725,11 @@ mod tests {
         })
         .expect("pages");
         let mut conn = db.take().expect("connection");
-        let indexes: Vec<(String, Option<Vec<String>>)> = conn
-            .client
-            .query(
-                "SELECT c.relname::text, c.reloptions FROM pg_class c
-                   JOIN pg_index i ON i.indexrelid = c.oid
-                   JOIN pg_am a ON a.oid = c.relam
-                  WHERE a.amname = 'gin' AND i.indrelid IN (
-                        SELECT inhrelid FROM pg_inherits
-                         WHERE inhparent = 'catalog_search'::regclass)
-                  ORDER BY 1",
-                &[],
-            )
-            .expect("indexes")
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let indexes = search_index_options(&mut conn);
         db.give_back(conn);
         assert_eq!(indexes.len(), 2, "{indexes:?}");
-        for (name, options) in &indexes {
-            assert_eq!(
-                options.as_deref(),
-                Some(&["gin_pending_list_limit=256".to_owned()][..]),
-                "{name}"
-            );
+        for (partition, options) in &indexes {
+            assert_eq!(options.as_deref(), Some(SHORT_PENDING_LIST), "{partition}");
         }
         db.read_once(&mut |tx| {
             assert_eq!(tx.search_pages(&store("MX"), "steel", 5)?.len(), 1);
@@ -1991,20 +1972,7 @@ mod tests {
             .get(0);
         // Migration 7 built the US partition's index (made by migration 6) again, with
         // a short pending list.
-        let us_index: Option<Vec<String>> = conn
-            .client
-            .query_one(
-                "SELECT c.reloptions FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
-                  WHERE i.indrelid = 'catalog_search_us'::regclass AND c.relam =
-                        (SELECT oid FROM pg_am WHERE amname = 'gin')",
-                &[],
-            )
-            .expect("the US partition's index")
-            .get(0);
-        assert_eq!(
-            us_index,
-            Some(vec!["gin_pending_list_limit=256".to_owned()])
-        );
+        let indexes = search_index_options(&mut conn);
         // A page written as an older server writes it is refused: without a key
         // (before migration 4), or with its words in catalog_page (before migration 6).
         let without_key = conn.client.execute(
@@ -2021,6 +1989,13 @@ mod tests {
         );
         db.give_back(conn);
         assert_eq!(missing, 0);
+        assert_eq!(
+            indexes,
+            [(
+                "catalog_search_us".to_owned(),
+                Some(SHORT_PENDING_LIST.to_owned())
+            )]
+        );
         for (insert, code) in [(without_key, "23502"), (with_words, "42703")] {
             let e = insert.expect_err("an old server's page was written");
             assert!(
@@ -2032,6 +2007,28 @@ mod tests {
 
     fn store(code: &str) -> StoreCode {
         StoreCode::parse(code).expect("store")
+    }
+
+    /// The storage options migration 7 gives every store's GIN index.
+    const SHORT_PENDING_LIST: &str = "{gin_pending_list_limit=256}";
+
+    /// Each `catalog_search` partition with its GIN index's storage options, by name.
+    fn search_index_options(conn: &mut Conn) -> Vec<(String, Option<String>)> {
+        conn.client
+            .query(
+                "SELECT p.relname::text, c.reloptions::text FROM pg_inherits h
+                   JOIN pg_class p ON p.oid = h.inhrelid
+                   JOIN pg_index i ON i.indrelid = p.oid
+                   JOIN pg_class c ON c.oid = i.indexrelid
+                   JOIN pg_am a ON a.oid = c.relam AND a.amname = 'gin'
+                  WHERE h.inhparent = 'catalog_search'::regclass
+                  ORDER BY 1",
+                &[],
+            )
+            .expect("the partitions' indexes")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
     }
 
     /// Page `n` (ASIN B0 and `n` in 8 digits) of store `code`, in English, brand Acme.
