@@ -67,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, Option<MigrationStep>)] = &[
         include_str!("../migrations/sqlite/0005_title_key_index.sql"),
         None,
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_orders_appended.sql"),
+        None,
+    ),
 ];
 
 /// Pages whose title keys are computed per statement while migrating: a bound on the
@@ -537,7 +542,7 @@ fn fill_title_keys(conn: &Connection) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onestock_core::model::{Seller, SkuState};
+    use onestock_core::model::{OrderRecord, Seller, SkuState};
     use onestock_core::storage::Tx;
     use onestock_core::types::SellerId;
     use std::sync::mpsc;
@@ -829,6 +834,118 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    /// An accepted one-line order of `sku`, placed `minute` minutes into the day.
+    fn order_record(store: &str, order_id: &str, sku: &str, minute: i64) -> OrderRecord {
+        use onestock_core::model::{OrderLine, OrderLineResult};
+        use onestock_core::types::{Sku, StoreCode};
+        let seller = SellerId("S0000000000000000001".into());
+        let sku = Sku::parse(sku).unwrap();
+        OrderRecord {
+            store: StoreCode::parse(store).unwrap(),
+            order_id: order_id.to_owned(),
+            lines: vec![OrderLine {
+                seller_id: seller.clone(),
+                sku: sku.clone(),
+                quantity: 2,
+            }],
+            results: vec![OrderLineResult {
+                seller_id: seller,
+                sku,
+                quantity: 2,
+                pool_id: 7,
+                quantity_after: 40 - minute,
+                stores: vec![
+                    StoreCode::parse("US").unwrap(),
+                    StoreCode::parse("CA").unwrap(),
+                ],
+            }],
+            cancelled: false,
+            at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(minute),
+        }
+    }
+
+    /// Orders kept before migration 6 (keyed by store and id) are found, replayed and
+    /// cancelled after it, in the table it appends to, and an id is still kept once.
+    #[test]
+    fn orders_placed_before_migration_6_are_found_and_cancelled_after_it() {
+        let dir = TempDir::new("migration-6");
+        let path = dir.0.join("old.db");
+        // Placed out of key order: the migration keeps them in the order they came.
+        let old = [
+            order_record("US", "114-0000002", "MUG-1", 1),
+            order_record("MX", "114-0000001", "MUG-2", 2),
+            order_record("US", "114-0000001", "MUG-1", 3),
+        ];
+        {
+            let conn = database_at_version(&path, 5);
+            conn.execute_batch("BEGIN").unwrap();
+            let mut tx = tx::SqliteTx::new(&conn, true);
+            for order in &old {
+                tx.save_order(order).unwrap();
+            }
+            tx.flush().unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        let db = SqliteDb::open(path.to_str().unwrap()).unwrap();
+        db.write_once(&mut |tx| {
+            for order in &old {
+                assert_eq!(
+                    tx.order(&order.store, &order.order_id)?.as_ref(),
+                    Some(order)
+                );
+            }
+            let us = onestock_core::types::StoreCode::parse("US").unwrap();
+            assert_eq!(tx.order(&us, "114-0000003")?, None);
+            let mut cancelled = old[0].clone();
+            cancelled.cancelled = true;
+            tx.save_order(&cancelled)?;
+            tx.save_order(&order_record("US", "114-0000003", "MUG-3", 4))
+        })
+        .unwrap();
+        db.read_once(&mut |tx| {
+            let first = tx.order(&old[0].store, &old[0].order_id)?.unwrap();
+            assert!(first.cancelled);
+            assert!(
+                !tx.order(&old[2].store, &old[2].order_id)?
+                    .unwrap()
+                    .cancelled
+            );
+            Ok(())
+        })
+        .unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let rows: Vec<(i64, String, String, bool)> = conn
+            .prepare("SELECT n, store, order_id, cancelled FROM customer_order ORDER BY n")
+            .unwrap()
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(n, store, id, cancelled)| (*n, store.as_str(), id.as_str(), *cancelled))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (1, "US", "114-0000002", true),
+                (2, "MX", "114-0000001", false),
+                (3, "US", "114-0000001", false),
+                (4, "US", "114-0000003", false),
+            ]
+        );
+        // The same id twice in a store is refused even by a statement that bypasses
+        // the upsert.
+        let twice = conn.execute(
+            "INSERT INTO customer_order (store, order_id, lines, results, cancelled, at)
+             VALUES ('US', '114-0000003', '', '', 0, 0)",
+            [],
+        );
+        assert!(twice.is_err(), "an order id was kept twice");
     }
 
     /// A folder of its own, removed when dropped, pass or fail: a failed WAL test can
