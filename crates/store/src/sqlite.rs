@@ -11,6 +11,7 @@ mod codec;
 mod durability;
 mod search;
 mod tx;
+mod walbuf;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -277,6 +278,10 @@ impl SqliteDb {
         on_failure: OnFailure,
         limits: WalLimits,
     ) -> StoreResult<SqliteDb> {
+        if let Err(rc) = walbuf::register() {
+            // Correct without it, only slower: SQLite's own VFS writes each frame itself.
+            tracing::warn!(code = rc, "SQLite VFS {} not registered", walbuf::VFS_NAME);
+        }
         let writer = Connection::open(path).map_err(db_err)?;
         configure(&writer)?;
         let mode: String = writer
