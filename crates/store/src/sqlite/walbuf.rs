@@ -4,29 +4,41 @@
 //! SQLite writes every WAL frame with two calls, its 24-byte header and then its page,
 //! so a batch of 32 orders (26 pages) cost 52 `pwrite`s: a third of the writer
 //! thread's time went to the kernel (docs/decisions.md, "WAL writes gathered into
-//! one"). Here the writes that follow each other in the file are kept in a buffer and
-//! written together when the transaction's commit frame is complete, before SQLite
+//! one"). Here whole frames that follow each other in the file are kept in a buffer
+//! and written together when the transaction's commit frame is complete, before SQLite
 //! publishes the commit in the WAL index. Other connections, in this process or
 //! another, only read frames the index points at, so they never see a frame that is
 //! still in the buffer.
 //!
 //! What makes this safe:
+//! - Only whole frames are kept: a 24-byte header, then the write that follows it at
+//!   once (its page). Anything else (the WAL's own header, a write split at a sector
+//!   boundary, a page written again in place, a header rewritten in place) writes the
+//!   buffer out and goes straight to the file.
 //! - A commit frame is the only frame whose header carries a database size (bytes 4 to
-//!   8 of the header, the WAL file format's "commit record"). When its page has been
-//!   added, the buffer is written out before `xWrite` returns, so `COMMIT` can only
-//!   publish frames that are in the file. A commit header written anywhere but at the
-//!   end of the buffer (SQLite rewriting checksums in place) goes out at once.
-//! - Every other call on the file (read, sync, size, truncate, file control, close)
+//!   8, the WAL file format's "commit record"). When its page has been added, the
+//!   buffer is written out before `xWrite` returns, so `COMMIT` can only publish frames
+//!   that are in the file. A commit header that does not follow kept frames (SQLite
+//!   rewriting checksums in place) goes out at once.
+//! - Every other call on the WAL file (read, sync, size, truncate, file control, close)
 //!   writes the buffer out first, so SQLite never sees the file differ from what it
-//!   wrote. A write somewhere else in the file does too.
-//! - The buffer holds at most `WAL_BUFFER_BYTES`; past that it is written out.
-//! - A failed write is reported by the call that made it, as SQLite's own would be: a
-//!   commit whose frames could not be written fails.
-//! - Only WAL files are wrapped (`SQLITE_OPEN_WAL`); the database file and everything
-//!   else go to the platform VFS untouched, as do locks and the shared-memory index.
+//!   wrote. The buffer holds at most `WAL_BUFFER_BYTES`.
+//! - A transaction that ends without committing (a rollback after SQLite spilled
+//!   pages to the WAL) leaves frames in the buffer that must never reach the file:
+//!   another connection may write its own frames at those offsets. The database file
+//!   is wrapped too, and when SQLite releases the WAL write lock (`xShmLock`) the
+//!   connection's WAL buffer is dropped. A commit has emptied it by then.
+//! - A buffered write that fails is reported as `SQLITE_IOERR_WRITE`, which makes
+//!   SQLite roll the whole transaction back (with `SQLITE_FULL` it might roll back only
+//!   the statement and go on, believing the frames written). Until SQLite writes again
+//!   at or before the first lost byte, the file refuses reads past it, syncs and other
+//!   writes.
+//! - Locks, the shared-memory index and everything else go to the platform VFS as they
+//!   are.
 
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use rusqlite::ffi;
 
@@ -48,6 +60,9 @@ const PLATFORM_WRITE_BYTES: usize = 31 * 4096;
 
 /// Size of a WAL frame header (WAL file format).
 const FRAME_HEADER_BYTES: usize = 24;
+
+/// The WAL write lock's slot in SQLite's shared-memory locks (`WAL_WRITE_LOCK`).
+const WAL_WRITE_LOCK: c_int = 0;
 
 /// Registers the VFS as the default, once per process. Returns SQLite's error code if
 /// it could not (then connections keep SQLite's own default, which is correct, only
@@ -83,13 +98,41 @@ pub(crate) fn register() -> Result<(), c_int> {
     })
 }
 
-/// A WAL file as this VFS opens it: SQLite's file header (our methods), then the
+/// What both wrapped files start with: SQLite's file header (our methods), then the
 /// platform's file, which lives in the same allocation, `inner_offset()` bytes in.
 #[repr(C)]
-struct WalFile {
+struct Head {
     base: ffi::sqlite3_file,
     inner: *mut ffi::sqlite3_file,
+}
+
+/// A WAL file as this VFS opens it.
+#[repr(C)]
+struct WalFile {
+    head: Head,
     buffer: Buffer,
+    /// The same connection's database file, while both are open.
+    db: *mut DbFile,
+}
+
+/// A main database file as this VFS opens it: watched for the end of write
+/// transactions.
+#[repr(C)]
+struct DbFile {
+    head: Head,
+    /// The same connection's WAL file, while both are open.
+    wal: *mut WalFile,
+    /// The name SQLite opened it with: the key of `PAIRS`.
+    name: usize,
+}
+
+/// Database files by the name pointer SQLite opened them with. SQLite keeps a
+/// connection's database, journal and WAL names in one allocation, and
+/// `sqlite3_filename_database` on the WAL's name gives back that same pointer: this is
+/// how a WAL file finds its database file. Only opens and closes take the lock.
+fn pairs() -> &'static Mutex<HashMap<usize, usize>> {
+    static PAIRS: OnceLock<Mutex<HashMap<usize, usize>>> = OnceLock::new();
+    PAIRS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// Writes that follow each other in the file, not yet written.
@@ -98,14 +141,19 @@ struct Buffer {
     /// File offset of `bytes[0]`.
     start: i64,
     bytes: Vec<u8>,
-    /// The last write was a commit frame's header at the buffer's end: the next write,
-    /// its page, completes the commit.
-    commit_pending: bool,
+    /// The buffer ends with a frame header whose page has not come yet; `Some(true)`
+    /// when it is a commit frame's.
+    open_frame: Option<bool>,
+    /// A buffered write failed from this offset on: SQLite believes bytes are there
+    /// that are not.
+    lost_from: Option<i64>,
 }
 
-/// Where the platform's file starts in a `WalFile` allocation.
+/// Where the platform's file starts in a wrapped file's allocation.
 const fn inner_offset() -> usize {
-    let size = std::mem::size_of::<WalFile>();
+    let wal = std::mem::size_of::<WalFile>();
+    let db = std::mem::size_of::<DbFile>();
+    let size = if wal > db { wal } else { db };
     let align = 16;
     size.div_ceil(align) * align
 }
@@ -123,15 +171,17 @@ unsafe extern "C" fn open(
     out_flags: *mut c_int,
 ) -> c_int {
     let root = root(vfs);
-    // SAFETY: SQLite gives `file` szOsFile bytes (ours: room for a WalFile and the
+    // SAFETY: SQLite gives `file` szOsFile bytes (ours: room for a wrapper and the
     // platform's file after it); the root VFS's xOpen is called as SQLite would.
     unsafe {
         let Some(root_open) = (*root).xOpen else {
             return ffi::SQLITE_ERROR;
         };
-        if flags & ffi::SQLITE_OPEN_WAL == 0 {
-            // Not a WAL file: the platform's file fills the allocation's start, and
-            // SQLite calls its methods directly.
+        let wal = flags & ffi::SQLITE_OPEN_WAL != 0;
+        let main_db = flags & ffi::SQLITE_OPEN_MAIN_DB != 0 && !name.is_null();
+        if !wal && !main_db {
+            // Journals, temporary files: the platform's file fills the allocation's
+            // start, and SQLite calls its methods directly.
             return root_open(root, name, file, flags, out_flags);
         }
         let inner = file
@@ -149,15 +199,50 @@ unsafe extern "C" fn open(
             (*file).pMethods = std::ptr::null();
             return rc;
         }
-        file.cast::<WalFile>().write(WalFile {
-            base: ffi::sqlite3_file {
-                pMethods: &WAL_METHODS,
-            },
-            inner,
-            buffer: Buffer::default(),
-        });
+        let mut pairs = pairs().lock().unwrap_or_else(|e| e.into_inner());
+        if wal {
+            let db_name = ffi::sqlite3_filename_database(name) as usize;
+            let db = pairs
+                .get(&db_name)
+                .map_or(std::ptr::null_mut(), |&p| p as *mut DbFile);
+            let this = file.cast::<WalFile>();
+            this.write(WalFile {
+                head: Head {
+                    base: ffi::sqlite3_file {
+                        pMethods: &WAL_METHODS,
+                    },
+                    inner,
+                },
+                buffer: Buffer::default(),
+                db,
+            });
+            if !db.is_null() {
+                (*db).wal = this;
+            }
+        } else {
+            let this = file.cast::<DbFile>();
+            this.write(DbFile {
+                head: Head {
+                    base: ffi::sqlite3_file {
+                        pMethods: &DB_METHODS,
+                    },
+                    inner,
+                },
+                wal: std::ptr::null_mut(),
+                name: name as usize,
+            });
+            pairs.insert(name as usize, this as usize);
+        }
         ffi::SQLITE_OK
     }
+}
+
+/// The wrapped file behind `file`, as its common head.
+///
+/// SAFETY (callers): `file` was opened by `open` with WAL_METHODS or DB_METHODS and is
+/// not yet closed.
+unsafe fn head<'a>(file: *mut ffi::sqlite3_file) -> &'a mut Head {
+    unsafe { &mut *file.cast::<Head>() }
 }
 
 /// The WAL file behind `file`.
@@ -167,16 +252,18 @@ unsafe fn wal<'a>(file: *mut ffi::sqlite3_file) -> &'a mut WalFile {
     unsafe { &mut *file.cast::<WalFile>() }
 }
 
-impl WalFile {
+impl Head {
     fn methods(&self) -> &ffi::sqlite3_io_methods {
         // SAFETY: the platform's xOpen succeeded, so its pMethods is set and static.
         unsafe { &*(*self.inner).pMethods }
     }
+}
 
+impl WalFile {
     /// Writes `bytes` at `offset` through the platform's file, in calls of at most
     /// `PLATFORM_WRITE_BYTES`.
     fn write_through(&mut self, bytes: &[u8], offset: i64) -> c_int {
-        let Some(write) = self.methods().xWrite else {
+        let Some(write) = self.head.methods().xWrite else {
             return ffi::SQLITE_IOERR_WRITE;
         };
         let mut at = offset;
@@ -184,7 +271,7 @@ impl WalFile {
             // SAFETY: `inner` is open; `chunk` is valid for its length, which fits.
             let rc = unsafe {
                 write(
-                    self.inner,
+                    self.head.inner,
                     chunk.as_ptr().cast::<c_void>(),
                     chunk.len() as c_int,
                     at,
@@ -198,10 +285,10 @@ impl WalFile {
         ffi::SQLITE_OK
     }
 
-    /// Writes the buffer out. The buffer is empty afterwards, even when the write
-    /// failed: SQLite treats a failed write as lost and rolls back.
+    /// Writes the buffer out. The buffer is empty afterwards. A failure is
+    /// `SQLITE_IOERR_WRITE` whatever the platform said, and marks the bytes lost.
     fn flush(&mut self) -> c_int {
-        self.buffer.commit_pending = false;
+        self.buffer.open_frame = None;
         if self.buffer.bytes.is_empty() {
             return ffi::SQLITE_OK;
         }
@@ -210,10 +297,18 @@ impl WalFile {
         // Keep the allocation for the next commit.
         self.buffer.bytes = bytes;
         self.buffer.bytes.clear();
-        rc
+        if rc == ffi::SQLITE_OK {
+            return rc;
+        }
+        let start = self.buffer.start;
+        self.buffer.lost_from = Some(self.buffer.lost_from.map_or(start, |l| l.min(start)));
+        ffi::SQLITE_IOERR_WRITE
     }
 
     fn write(&mut self, data: &[u8], offset: i64) -> c_int {
+        if !self.buffer.accepts_after_loss(data, offset) {
+            return ffi::SQLITE_IOERR_WRITE;
+        }
         match self.buffer.step(data, offset) {
             Step::Keep => {
                 self.buffer.keep(data, offset);
@@ -235,11 +330,7 @@ impl WalFile {
                 if rc != ffi::SQLITE_OK {
                     return rc;
                 }
-                let rc = self.write_through(data, offset);
-                // A commit header sent on its own: the page that follows completes the
-                // frame and goes straight through too.
-                self.buffer.commit_pending = rc == ffi::SQLITE_OK && is_commit_header(data);
-                rc
+                self.write_through(data, offset)
             }
         }
     }
@@ -269,26 +360,29 @@ impl Buffer {
     }
 
     fn step(&self, data: &[u8], offset: i64) -> Step {
-        let follows = !self.bytes.is_empty() && offset == self.end();
+        let at_end = !self.bytes.is_empty() && offset == self.end();
         let fits = self.bytes.len() + data.len() <= WAL_BUFFER_BYTES;
-        if self.commit_pending {
-            return if follows && fits {
-                Step::KeepAndSend
-            } else {
-                Step::SendAndPass
+        if let Some(commit) = self.open_frame {
+            // The page of the header just kept, whole, or else nothing is kept.
+            return match (at_end && fits && data.len() != FRAME_HEADER_BYTES, commit) {
+                (true, true) => Step::KeepAndSend,
+                (true, false) => Step::Keep,
+                (false, _) => Step::SendAndPass,
             };
         }
-        if is_commit_header(data) && !follows {
-            // Not at the end of the frames being appended (SQLite rewriting a header in
-            // place after a transaction wrote a page twice): nothing of a commit may
-            // wait here, since no page write need follow it.
+        if data.len() != FRAME_HEADER_BYTES {
+            // Not a frame's start: the WAL header, a page written again in place, a
+            // write split at a sector boundary.
             return Step::SendAndPass;
         }
-        if follows && fits {
+        if at_end && fits {
             Step::Keep
-        } else if data.len() <= WAL_BUFFER_BYTES {
+        } else if !is_commit_header(data) {
             Step::SendAndKeep
         } else {
+            // A commit header that does not follow kept frames (SQLite rewriting a
+            // header in place after a transaction wrote a page twice): nothing of a
+            // commit may wait here, since no page write need follow it.
             Step::SendAndPass
         }
     }
@@ -298,45 +392,69 @@ impl Buffer {
             self.start = offset;
         }
         self.bytes.extend_from_slice(data);
-        self.commit_pending = is_commit_header(data);
+        self.open_frame = (data.len() == FRAME_HEADER_BYTES).then(|| is_commit_header(data));
+    }
+
+    /// After a lost write, only a write at or before the first lost byte that starts
+    /// a frame (or the WAL again) is taken: SQLite writing that part of the file anew.
+    fn accepts_after_loss(&mut self, data: &[u8], offset: i64) -> bool {
+        match self.lost_from {
+            None => true,
+            Some(lost) if offset <= lost && (offset == 0 || data.len() == FRAME_HEADER_BYTES) => {
+                self.lost_from = None;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Drops what is kept: the transaction that wrote it ended without a commit.
+    fn discard(&mut self) {
+        self.bytes.clear();
+        self.open_frame = None;
+        self.lost_from = None;
     }
 }
 
-/// Flushes, then forwards to the platform's method `$m` with `$args`.
+/// Forwards to the platform's method `$m` with `$args`.
+macro_rules! forward {
+    ($file:expr, $m:ident, $missing:expr $(, $arg:expr)*) => {{
+        let h = head($file);
+        match h.methods().$m {
+            Some(f) => f(h.inner $(, $arg)*),
+            None => $missing,
+        }
+    }};
+}
+
+/// Writes the WAL's buffer out, then forwards to the platform's method `$m`.
 macro_rules! flushed {
     ($file:expr, $m:ident, $missing:expr $(, $arg:expr)*) => {{
-        let w = wal($file);
-        let rc = w.flush();
+        let rc = wal($file).flush();
         if rc != ffi::SQLITE_OK {
             return rc;
         }
-        match w.methods().$m {
-            Some(f) => f(w.inner $(, $arg)*),
-            None => $missing,
-        }
+        forward!($file, $m, $missing $(, $arg)*)
     }};
 }
 
-/// Forwards to the platform's method `$m` with `$args`, buffer untouched.
-macro_rules! forward {
-    ($file:expr, $m:ident, $missing:expr $(, $arg:expr)*) => {{
-        let w = wal($file);
-        match w.methods().$m {
-            Some(f) => f(w.inner $(, $arg)*),
-            None => $missing,
-        }
-    }};
-}
+// --- The WAL file's methods -----------------------------------------------------------
 
-unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
+unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: SQLite closes each file once; the WalFile is dropped in place after.
     unsafe {
         let w = wal(file);
         let flushed = w.flush();
-        let closed = match w.methods().xClose {
-            Some(f) => f(w.inner),
+        let closed = match w.head.methods().xClose {
+            Some(f) => f(w.head.inner),
             None => ffi::SQLITE_OK,
         };
+        {
+            let _pairs = pairs().lock().unwrap_or_else(|e| e.into_inner());
+            if !w.db.is_null() {
+                (*w.db).wal = std::ptr::null_mut();
+            }
+        }
         std::ptr::drop_in_place(file.cast::<WalFile>());
         (*file).pMethods = std::ptr::null();
         if flushed != ffi::SQLITE_OK {
@@ -347,17 +465,24 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-unsafe extern "C" fn read(
+unsafe extern "C" fn wal_read(
     file: *mut ffi::sqlite3_file,
     out: *mut c_void,
     amount: c_int,
     offset: ffi::sqlite3_int64,
 ) -> c_int {
     // SAFETY: as SQLite's own call, after the buffer went out.
-    unsafe { flushed!(file, xRead, ffi::SQLITE_IOERR_READ, out, amount, offset) }
+    unsafe {
+        if let Some(lost) = wal(file).buffer.lost_from
+            && offset + i64::from(amount) > lost
+        {
+            return ffi::SQLITE_IOERR_READ;
+        }
+        flushed!(file, xRead, ffi::SQLITE_IOERR_READ, out, amount, offset)
+    }
 }
 
-unsafe extern "C" fn write(
+unsafe extern "C" fn wal_write(
     file: *mut ffi::sqlite3_file,
     data: *const c_void,
     amount: c_int,
@@ -373,22 +498,144 @@ unsafe extern "C" fn write(
     }
 }
 
-unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
+unsafe extern "C" fn wal_truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
     // SAFETY: as SQLite's own call, after the buffer went out.
-    unsafe { flushed!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size) }
+    unsafe {
+        let w = wal(file);
+        if w.buffer.lost_from.is_some_and(|lost| size <= lost) {
+            w.buffer.lost_from = None;
+        }
+        flushed!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size)
+    }
+}
+
+unsafe extern "C" fn wal_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    // SAFETY: as SQLite's own call, after the buffer went out.
+    unsafe {
+        if wal(file).buffer.lost_from.is_some() {
+            return ffi::SQLITE_IOERR_FSYNC;
+        }
+        flushed!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags)
+    }
+}
+
+unsafe extern "C" fn wal_file_size(
+    file: *mut ffi::sqlite3_file,
+    size: *mut ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: as SQLite's own call, after the buffer went out.
+    unsafe { flushed!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, size) }
+}
+
+unsafe extern "C" fn wal_file_control(
+    file: *mut ffi::sqlite3_file,
+    op: c_int,
+    arg: *mut c_void,
+) -> c_int {
+    // SAFETY: as SQLite's own call, after the buffer went out.
+    unsafe { flushed!(file, xFileControl, ffi::SQLITE_NOTFOUND, op, arg) }
+}
+
+unsafe extern "C" fn wal_fetch(
+    file: *mut ffi::sqlite3_file,
+    offset: ffi::sqlite3_int64,
+    amount: c_int,
+    out: *mut *mut c_void,
+) -> c_int {
+    // SAFETY: as SQLite's own call, after the buffer went out.
+    unsafe {
+        let rc = wal(file).flush();
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        fetch(file, offset, amount, out)
+    }
+}
+
+// --- The database file's methods ------------------------------------------------------
+
+unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: SQLite closes each file once; the DbFile is dropped in place after.
+    unsafe {
+        let d = &mut *file.cast::<DbFile>();
+        {
+            let mut pairs = pairs().lock().unwrap_or_else(|e| e.into_inner());
+            if pairs.get(&d.name) == Some(&(file as usize)) {
+                pairs.remove(&d.name);
+            }
+            if !d.wal.is_null() {
+                (*d.wal).db = std::ptr::null_mut();
+            }
+        }
+        let closed = match d.head.methods().xClose {
+            Some(f) => f(d.head.inner),
+            None => ffi::SQLITE_OK,
+        };
+        std::ptr::drop_in_place(file.cast::<DbFile>());
+        (*file).pMethods = std::ptr::null();
+        closed
+    }
+}
+
+unsafe extern "C" fn db_shm_lock(
+    file: *mut ffi::sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: as SQLite's own call; the paired WAL file is open while `wal` is set, and
+    // only this connection's thread uses either.
+    unsafe {
+        let rc = forward!(file, xShmLock, ffi::SQLITE_IOERR_SHMLOCK, offset, n, flags);
+        let releases_write_lock = flags == (ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE)
+            && offset <= WAL_WRITE_LOCK
+            && WAL_WRITE_LOCK < offset + n;
+        let d = &mut *file.cast::<DbFile>();
+        if releases_write_lock && !d.wal.is_null() {
+            (*d.wal).buffer.discard();
+        }
+        rc
+    }
+}
+
+// --- Methods forwarded as they are ----------------------------------------------------
+
+unsafe extern "C" fn read(
+    file: *mut ffi::sqlite3_file,
+    out: *mut c_void,
+    amount: c_int,
+    offset: ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: as SQLite's own call.
+    unsafe { forward!(file, xRead, ffi::SQLITE_IOERR_READ, out, amount, offset) }
+}
+
+unsafe extern "C" fn write(
+    file: *mut ffi::sqlite3_file,
+    data: *const c_void,
+    amount: c_int,
+    offset: ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: as SQLite's own call.
+    unsafe { forward!(file, xWrite, ffi::SQLITE_IOERR_WRITE, data, amount, offset) }
+}
+
+unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
+    // SAFETY: as SQLite's own call.
+    unsafe { forward!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size) }
 }
 
 unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    // SAFETY: as SQLite's own call, after the buffer went out.
-    unsafe { flushed!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags) }
+    // SAFETY: as SQLite's own call.
+    unsafe { forward!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags) }
 }
 
 unsafe extern "C" fn file_size(
     file: *mut ffi::sqlite3_file,
     size: *mut ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: as SQLite's own call, after the buffer went out.
-    unsafe { flushed!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, size) }
+    // SAFETY: as SQLite's own call.
+    unsafe { forward!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, size) }
 }
 
 unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
@@ -411,8 +658,8 @@ unsafe extern "C" fn file_control(
     op: c_int,
     arg: *mut c_void,
 ) -> c_int {
-    // SAFETY: as SQLite's own call, after the buffer went out.
-    unsafe { flushed!(file, xFileControl, ffi::SQLITE_NOTFOUND, op, arg) }
+    // SAFETY: as SQLite's own call.
+    unsafe { forward!(file, xFileControl, ffi::SQLITE_NOTFOUND, op, arg) }
 }
 
 unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
@@ -472,16 +719,12 @@ unsafe extern "C" fn fetch(
     amount: c_int,
     out: *mut *mut c_void,
 ) -> c_int {
-    // SAFETY: as SQLite's own call, after the buffer went out. Without a platform
-    // method, "no mapping" (a null pointer) makes SQLite read instead.
+    // SAFETY: as SQLite's own call. Without a platform method, "no mapping" (a null
+    // pointer) makes SQLite read instead.
     unsafe {
-        let w = wal(file);
-        let rc = w.flush();
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        match w.methods().xFetch {
-            Some(f) => f(w.inner, offset, amount, out),
+        let h = head(file);
+        match h.methods().xFetch {
+            Some(f) => f(h.inner, offset, amount, out),
             None => {
                 *out = std::ptr::null_mut();
                 ffi::SQLITE_OK
@@ -501,7 +744,29 @@ unsafe extern "C" fn unfetch(
 
 static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     iVersion: 3,
-    xClose: Some(close),
+    xClose: Some(wal_close),
+    xRead: Some(wal_read),
+    xWrite: Some(wal_write),
+    xTruncate: Some(wal_truncate),
+    xSync: Some(wal_sync),
+    xFileSize: Some(wal_file_size),
+    xLock: Some(lock),
+    xUnlock: Some(unlock),
+    xCheckReservedLock: Some(check_reserved_lock),
+    xFileControl: Some(wal_file_control),
+    xSectorSize: Some(sector_size),
+    xDeviceCharacteristics: Some(device_characteristics),
+    xShmMap: Some(shm_map),
+    xShmLock: Some(shm_lock),
+    xShmBarrier: Some(shm_barrier),
+    xShmUnmap: Some(shm_unmap),
+    xFetch: Some(wal_fetch),
+    xUnfetch: Some(unfetch),
+};
+
+static DB_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+    iVersion: 3,
+    xClose: Some(db_close),
     xRead: Some(read),
     xWrite: Some(write),
     xTruncate: Some(truncate),
@@ -514,7 +779,7 @@ static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xSectorSize: Some(sector_size),
     xDeviceCharacteristics: Some(device_characteristics),
     xShmMap: Some(shm_map),
-    xShmLock: Some(shm_lock),
+    xShmLock: Some(db_shm_lock),
     xShmBarrier: Some(shm_barrier),
     xShmUnmap: Some(shm_unmap),
     xFetch: Some(fetch),
@@ -541,11 +806,17 @@ mod tests {
         TempDir(dir)
     }
 
-    fn open(path: &std::path::Path, vfs: &str) -> Connection {
-        let conn = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), vfs).unwrap();
+    fn open_with(path: &str, vfs: &str, synchronous: &str) -> Connection {
+        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags_and_vfs(path, flags, vfs).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+        conn.pragma_update(None, "synchronous", synchronous)
+            .unwrap();
         conn
+    }
+
+    fn open(path: &std::path::Path, vfs: &str) -> Connection {
+        open_with(path.to_str().unwrap(), vfs, "NORMAL")
     }
 
     fn count(conn: &Connection) -> (i64, i64) {
@@ -557,46 +828,71 @@ mod tests {
         .unwrap()
     }
 
+    fn insert(conn: &Connection, tag: &str, rows: usize, width: usize) {
+        for j in 0..rows {
+            conn.execute(
+                "INSERT INTO t (v) VALUES (?1)",
+                [format!("{tag}-{j}-{}", "x".repeat(width))],
+            )
+            .unwrap();
+        }
+    }
+
+    /// A copy of the database and its WAL as they are on disk now (what a killed
+    /// process leaves), opened on SQLite's own VFS: recovery reads the WAL's frames and
+    /// drops every commit from the first whose checksums do not hold.
+    fn recovered_copy(dir: &TempDir, name: &str, tag: &str) -> Connection {
+        let copy = dir.0.join(format!("{tag}.db"));
+        std::fs::copy(dir.0.join(name), &copy).unwrap();
+        std::fs::copy(
+            dir.0.join(format!("{name}-wal")),
+            dir.0.join(format!("{tag}.db-wal")),
+        )
+        .unwrap();
+        let conn = open(&copy, "unix");
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "{tag}");
+        conn
+    }
+
     /// Transactions of one row to thousands (past the buffer and past one platform
-    /// write), each checked at once from a connection on SQLite's own VFS: it finds
-    /// the commit's frames through the shared WAL index, so a frame still in the buffer
-    /// would show as a short or corrupt read.
+    /// write), with SQLite's default settings and with the settings that make SQLite
+    /// pad each commit to a sector boundary (`synchronous=FULL`, `psow=0`), each checked
+    /// at once from a connection on SQLite's own VFS: it finds the commit's frames
+    /// through the shared WAL index, so a frame still in the buffer would show as a
+    /// short or corrupt read.
     #[test]
     fn every_commit_is_in_the_file_before_another_connection_can_see_it() {
         register().unwrap();
-        let dir = temp_dir("visible");
-        let path = dir.0.join("t.db");
-        let writer = open(&path, VFS_NAME);
-        writer
-            .execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
-            .unwrap();
-        let reader = open(&path, "unix");
-        let sizes = [1, 2, 40, 400, 4_000, 1, 12_000, 3, 900];
-        for (i, rows) in sizes.iter().enumerate() {
-            writer.execute_batch("BEGIN").unwrap();
-            for j in 0..*rows {
-                writer
-                    .execute(
-                        "INSERT INTO t (v) VALUES (?1)",
-                        [format!("{i}-{j}-{}", "x".repeat(200))],
-                    )
-                    .unwrap();
+        for (tag, query, synchronous) in [("normal", "", "NORMAL"), ("padded", "?psow=0", "FULL")] {
+            let dir = temp_dir(&format!("visible-{tag}"));
+            let path = dir.0.join("t.db");
+            let uri = format!("file:{}{query}", path.display());
+            let writer = open_with(&uri, VFS_NAME, synchronous);
+            writer
+                .execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+                .unwrap();
+            let reader = open(&path, "unix");
+            let sizes = [1, 2, 40, 400, 4_000, 1, 12_000, 3, 900];
+            for (i, rows) in sizes.iter().enumerate() {
+                writer.execute_batch("BEGIN").unwrap();
+                insert(&writer, &i.to_string(), *rows, 200);
+                writer.execute_batch("COMMIT").unwrap();
+                assert_eq!(
+                    count(&reader),
+                    count(&writer),
+                    "{tag}: after commit {i} ({rows} rows)"
+                );
             }
-            writer.execute_batch("COMMIT").unwrap();
-            assert_eq!(
-                count(&reader),
-                count(&writer),
-                "after commit {i} ({rows} rows)"
-            );
         }
     }
 
     /// With a page cache of a few pages, SQLite writes a transaction's frames before
     /// its commit, writes some pages again in place and then rewrites the frames'
-    /// checksums. A copy of the files taken right after each COMMIT, the writer still
-    /// open (what a killed process leaves), must recover that commit, checked by
-    /// SQLite's own VFS: recovery reads the WAL's frames and drops a commit whose
-    /// checksums do not hold.
+    /// checksums. A copy taken right after each COMMIT, with nothing else done on the
+    /// writer, must recover that commit.
     #[test]
     fn a_copy_taken_after_each_commit_recovers_it_after_spills_and_rewrites() {
         register().unwrap();
@@ -609,44 +905,66 @@ mod tests {
             .unwrap();
         for round in 0..6 {
             writer.execute_batch("BEGIN").unwrap();
-            for j in 0..3_000 {
-                writer
-                    .execute(
-                        "INSERT INTO t (v) VALUES (?1)",
-                        [format!("{round}-{j}-{}", "y".repeat(120))],
-                    )
-                    .unwrap();
-            }
+            insert(&writer, &round.to_string(), 3_000, 120);
             // Pages written (spilled) earlier in this transaction, written again.
             writer
                 .execute("UPDATE t SET v = v || 'z' WHERE k % 50 = 0", [])
                 .unwrap();
             writer.execute_batch("COMMIT").unwrap();
-            // Nothing else on the writer before the copy: no read that would send a
-            // buffer out.
-            let copy = dir.0.join(format!("copy{round}.db"));
-            std::fs::copy(&path, &copy).unwrap();
-            std::fs::copy(
-                dir.0.join("t.db-wal"),
-                dir.0.join(format!("copy{round}.db-wal")),
-            )
-            .unwrap();
-            let recovered = open(&copy, "unix");
+            let recovered = recovered_copy(&dir, "t.db", &format!("copy{round}"));
             let rows: i64 = recovered
                 .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(rows, 3_000 * (round + 1), "round {round}");
-            let check: String = recovered
-                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(check, "ok");
         }
     }
 
-    /// The buffer's own rules, without SQLite: frames that follow on are kept, a
-    /// commit frame's page sends everything, a commit header anywhere else goes at once.
+    /// A transaction that spilled frames and rolled back, then another connection's
+    /// commit at the same place in the WAL: the first connection's next reads and
+    /// writes must not put its rolled-back frames over the commit.
     #[test]
-    fn a_commit_frame_leaves_nothing_in_the_buffer() {
+    fn frames_of_a_rolled_back_transaction_never_reach_the_file() {
+        register().unwrap();
+        let dir = temp_dir("rollback");
+        let path = dir.0.join("t.db");
+        let a = open(&path, VFS_NAME);
+        a.pragma_update(None, "cache_size", 8).unwrap();
+        a.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+            .unwrap();
+        let b = open(&path, VFS_NAME);
+        for round in 0..4 {
+            // With everything copied into the database file, the rollback reads its
+            // pages from there, not through the WAL file (which would send the buffer
+            // out while it still could do no harm).
+            b.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+            // One statement appending pages it does not read again: the pages it
+            // spilled (about 480 kB, from the WAL's first frame on) are still in the
+            // buffer at the ROLLBACK, where `b` writes its commit next.
+            a.execute_batch(
+                "BEGIN;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
+                 INSERT INTO t (v) SELECT printf('rolled-back-%d-%0300d', i, i) FROM n;
+                 ROLLBACK;",
+            )
+            .unwrap();
+            b.execute_batch("BEGIN").unwrap();
+            insert(&b, &format!("kept{round}"), 50, 100);
+            b.execute_batch("COMMIT").unwrap();
+            // Reads through `a`'s WAL file, then a write of its own.
+            let expected = count(&b);
+            assert_eq!(count(&a), expected, "round {round}");
+            a.execute("INSERT INTO t (v) VALUES ('a')", []).unwrap();
+            let expected = count(&b);
+            let recovered = recovered_copy(&dir, "t.db", &format!("copy{round}"));
+            assert_eq!(count(&recovered), expected, "round {round}");
+        }
+    }
+
+    /// The buffer's own rules, without SQLite: whole frames that follow on are kept, a
+    /// commit frame's page sends everything, and everything else goes straight through.
+    #[test]
+    fn only_whole_frames_wait_and_a_commit_frame_sends_them() {
         let header = [0u8; FRAME_HEADER_BYTES];
         let mut commit = [0u8; FRAME_HEADER_BYTES];
         commit[7] = 9;
@@ -666,20 +984,49 @@ mod tests {
             b.keep(data, at);
             at += data.len() as i64;
         }
-        assert!(b.commit_pending);
+        assert_eq!(b.open_frame, Some(true));
         assert_eq!(b.step(&page, at), Step::KeepAndSend);
-        // A write elsewhere while a commit frame is open: everything out, then it.
+        // Part of a page (a write split at a sector boundary), or a write elsewhere:
+        // everything out, then it.
+        assert_eq!(b.step(&page[..100], at - 24), Step::SendAndPass);
         assert_eq!(b.step(&page, 32), Step::SendAndPass);
 
         let mut b = Buffer::default();
-        // A commit header on an empty buffer, or rewritten in place: at once.
+        // The WAL's own header, a commit header on an empty buffer: straight through.
+        assert_eq!(b.step(&[0u8; 32], 0), Step::SendAndPass);
         assert_eq!(b.step(&commit, 32), Step::SendAndPass);
+        // A page with no header kept before it (written again in place): through.
+        assert_eq!(b.step(&page, 56), Step::SendAndPass);
         b.keep(&header, 32);
-        assert_eq!(b.step(&commit, 32 + 24 + 4096), Step::SendAndPass);
+        b.keep(&page, 56);
+        // A commit header not at the buffer's end (rewritten in place): through.
+        assert_eq!(b.step(&commit, 32 + 24 + 4096 + 4120), Step::SendAndPass);
         // Past the buffer's size: out first.
         let big = vec![0u8; WAL_BUFFER_BYTES];
-        assert_eq!(b.step(&big, 32 + 24), Step::SendAndKeep);
-        let bigger = vec![0u8; WAL_BUFFER_BYTES + 1];
-        assert_eq!(b.step(&bigger, 32 + 24), Step::SendAndPass);
+        b.keep(&header, 32 + 4120);
+        assert_eq!(b.step(&big, 32 + 4120 + 24), Step::SendAndPass);
+    }
+
+    /// After a buffered write failed, SQLite is refused until it writes that part of
+    /// the WAL again from a frame's start (or the WAL from its start).
+    #[test]
+    fn after_a_lost_write_only_a_rewrite_from_before_it_is_taken() {
+        let header = [0u8; FRAME_HEADER_BYTES];
+        let page = [7u8; 4096];
+        let mut b = Buffer {
+            lost_from: Some(4152),
+            ..Buffer::default()
+        };
+        assert!(!b.accepts_after_loss(&page, 4176));
+        assert!(!b.accepts_after_loss(&header, 8272));
+        assert!(!b.accepts_after_loss(&page, 56));
+        assert_eq!(b.lost_from, Some(4152));
+        assert!(b.accepts_after_loss(&header, 32));
+        assert_eq!(b.lost_from, None);
+        b.lost_from = Some(4152);
+        assert!(b.accepts_after_loss(&[0u8; 32], 0));
+        b.lost_from = Some(4152);
+        b.discard();
+        assert_eq!(b.lost_from, None);
     }
 }
