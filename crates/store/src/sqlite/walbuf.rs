@@ -12,9 +12,10 @@
 //!
 //! What makes this safe:
 //! - Only whole frames are kept: a 24-byte header, then the write that follows it at
-//!   once (its page). Anything else (the WAL's own header, a write split at a sector
-//!   boundary, a page written again in place, a header rewritten in place) writes the
-//!   buffer out and goes straight to the file.
+//!   once (its page). Anything else (the WAL's own header, a page written again in
+//!   place, a header rewritten in place, the padding and split writes SQLite adds
+//!   after a commit under `synchronous=FULL` with `psow=0`) writes the buffer out and
+//!   goes straight to the file.
 //! - A commit frame is the only frame whose header carries a database size (bytes 4 to
 //!   8, the WAL file format's "commit record"). When its page has been added, the
 //!   buffer is written out before `xWrite` returns, so `COMMIT` can only publish frames
@@ -26,8 +27,10 @@
 //! - A transaction that ends without committing (a rollback after SQLite spilled
 //!   pages to the WAL) leaves frames in the buffer that must never reach the file:
 //!   another connection may write its own frames at those offsets. The database file
-//!   is wrapped too, and when SQLite releases the WAL write lock (`xShmLock`) the
-//!   connection's WAL buffer is dropped. A commit has emptied it by then.
+//!   is wrapped too, and when SQLite releases the WAL write lock (`xShmLock`), or
+//!   lowers the database file's lock (`xUnlock`, which exclusive locking mode uses
+//!   instead), the connection's WAL buffer is dropped. A commit has emptied it by
+//!   then. A WAL file that found no database file to pair with keeps nothing.
 //! - A buffered write that fails is reported as `SQLITE_IOERR_WRITE`, which makes
 //!   SQLite roll the whole transaction back (with `SQLITE_FULL` it might roll back only
 //!   the statement and go on, believing the frames written). Until SQLite writes again
@@ -306,6 +309,11 @@ impl WalFile {
     }
 
     fn write(&mut self, data: &[u8], offset: i64) -> c_int {
+        if self.db.is_null() {
+            // No database file seen to pair with: nothing would drop a rolled-back
+            // transaction's frames, so nothing waits.
+            return self.write_through(data, offset);
+        }
         if !self.buffer.accepts_after_loss(data, offset) {
             return ffi::SQLITE_IOERR_WRITE;
         }
@@ -577,6 +585,21 @@ unsafe extern "C" fn db_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
+unsafe extern "C" fn db_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    // SAFETY: as SQLite's own call; the paired WAL file is open while `wal` is set.
+    // SQLite lowers the database file's lock only outside write transactions (at the
+    // end of one in exclusive locking mode, where `xShmLock` is never called): what
+    // the WAL buffer holds then belongs to a transaction that did not commit.
+    unsafe {
+        let rc = forward!(file, xUnlock, ffi::SQLITE_OK, level);
+        let d = &mut *file.cast::<DbFile>();
+        if !d.wal.is_null() {
+            (*d.wal).buffer.discard();
+        }
+        rc
+    }
+}
+
 unsafe extern "C" fn db_shm_lock(
     file: *mut ffi::sqlite3_file,
     offset: c_int,
@@ -773,7 +796,7 @@ static DB_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xSync: Some(sync),
     xFileSize: Some(file_size),
     xLock: Some(lock),
-    xUnlock: Some(unlock),
+    xUnlock: Some(db_unlock),
     xCheckReservedLock: Some(check_reserved_lock),
     xFileControl: Some(file_control),
     xSectorSize: Some(sector_size),
@@ -948,10 +971,62 @@ mod tests {
                  ROLLBACK;",
             )
             .unwrap();
+            // The spilled frames never reached the file: they were still buffered
+            // when the transaction ended, which is what this test is about.
+            let wal_bytes = std::fs::metadata(dir.0.join("t.db-wal")).unwrap().len();
+            assert!(
+                wal_bytes < 100_000,
+                "round {round}: WAL of {wal_bytes} bytes"
+            );
             b.execute_batch("BEGIN").unwrap();
             insert(&b, &format!("kept{round}"), 50, 100);
             b.execute_batch("COMMIT").unwrap();
             // Reads through `a`'s WAL file, then a write of its own.
+            let expected = count(&b);
+            assert_eq!(count(&a), expected, "round {round}");
+            a.execute("INSERT INTO t (v) VALUES ('a')", []).unwrap();
+            let expected = count(&b);
+            let recovered = recovered_copy(&dir, "t.db", &format!("copy{round}"));
+            assert_eq!(count(&recovered), expected, "round {round}");
+        }
+    }
+
+    /// The same in exclusive locking mode, left afterwards: there SQLite takes and
+    /// releases no WAL write lock, and the end of the transaction shows as the
+    /// database file's lock lowered.
+    #[test]
+    fn frames_rolled_back_in_exclusive_mode_never_reach_the_file() {
+        register().unwrap();
+        let dir = temp_dir("exclusive");
+        let path = dir.0.join("t.db");
+        let a = open(&path, VFS_NAME);
+        a.pragma_update(None, "cache_size", 8).unwrap();
+        a.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+            .unwrap();
+        for round in 0..3 {
+            a.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+            // Exclusive mode needs no other connection open: `b` comes after.
+            a.execute_batch(
+                "PRAGMA locking_mode = EXCLUSIVE;
+                 BEGIN;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
+                 INSERT INTO t (v) SELECT printf('rolled-back-%d-%0300d', i, i) FROM n;
+                 ROLLBACK;
+                 PRAGMA locking_mode = NORMAL;",
+            )
+            .unwrap();
+            let wal_bytes = std::fs::metadata(dir.0.join("t.db-wal")).unwrap().len();
+            assert!(
+                wal_bytes < 100_000,
+                "round {round}: WAL of {wal_bytes} bytes"
+            );
+            // A read ends exclusive mode: the database file's lock is lowered.
+            count(&a);
+            let b = open(&path, VFS_NAME);
+            b.execute_batch("BEGIN").unwrap();
+            insert(&b, &format!("kept{round}"), 50, 100);
+            b.execute_batch("COMMIT").unwrap();
             let expected = count(&b);
             assert_eq!(count(&a), expected, "round {round}");
             a.execute("INSERT INTO t (v) VALUES ('a')", []).unwrap();
@@ -986,8 +1061,7 @@ mod tests {
         }
         assert_eq!(b.open_frame, Some(true));
         assert_eq!(b.step(&page, at), Step::KeepAndSend);
-        // Part of a page (a write split at a sector boundary), or a write elsewhere:
-        // everything out, then it.
+        // A write anywhere else, whole page or part: everything out, then it.
         assert_eq!(b.step(&page[..100], at - 24), Step::SendAndPass);
         assert_eq!(b.step(&page, 32), Step::SendAndPass);
 
@@ -999,7 +1073,8 @@ mod tests {
         assert_eq!(b.step(&page, 56), Step::SendAndPass);
         b.keep(&header, 32);
         b.keep(&page, 56);
-        // A commit header not at the buffer's end (rewritten in place): through.
+        // A commit header anywhere but at the buffer's end (as when SQLite rewrites
+        // one in place, after reads that emptied the buffer): through.
         assert_eq!(b.step(&commit, 32 + 24 + 4096 + 4120), Step::SendAndPass);
         // Past the buffer's size: out first.
         let big = vec![0u8; WAL_BUFFER_BYTES];
