@@ -446,6 +446,24 @@ macro_rules! flushed {
     }};
 }
 
+/// Defines `$name`, an io method that forwards to the platform file's `$m` as it is
+/// (`pass`), or after writing the WAL's buffer out (`flush`, WAL files only).
+macro_rules! method {
+    (pass $name:ident, $m:ident, $missing:expr, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> $ret {
+            // SAFETY: as SQLite's own call, on a file `open` wrapped.
+            unsafe { forward!(file, $m, $missing $(, $arg)*) }
+        }
+    };
+    (flush $name:ident, $m:ident, $missing:expr, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> $ret {
+            // SAFETY: as SQLite's own call, on a WAL file `open` wrapped, after its
+            // buffer went out.
+            unsafe { flushed!(file, $m, $missing $(, $arg)*) }
+        }
+    };
+}
+
 // --- The WAL file's methods -----------------------------------------------------------
 
 unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -527,23 +545,6 @@ unsafe extern "C" fn wal_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_i
     }
 }
 
-unsafe extern "C" fn wal_file_size(
-    file: *mut ffi::sqlite3_file,
-    size: *mut ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: as SQLite's own call, after the buffer went out.
-    unsafe { flushed!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, size) }
-}
-
-unsafe extern "C" fn wal_file_control(
-    file: *mut ffi::sqlite3_file,
-    op: c_int,
-    arg: *mut c_void,
-) -> c_int {
-    // SAFETY: as SQLite's own call, after the buffer went out.
-    unsafe { flushed!(file, xFileControl, ffi::SQLITE_NOTFOUND, op, arg) }
-}
-
 unsafe extern "C" fn wal_fetch(
     file: *mut ffi::sqlite3_file,
     offset: ffi::sqlite3_int64,
@@ -559,6 +560,9 @@ unsafe extern "C" fn wal_fetch(
         fetch(file, offset, amount, out)
     }
 }
+
+method!(flush wal_file_size, xFileSize, ffi::SQLITE_IOERR_FSTAT, (size: *mut ffi::sqlite3_int64) -> c_int);
+method!(flush wal_file_control, xFileControl, ffi::SQLITE_NOTFOUND, (op: c_int, arg: *mut c_void) -> c_int);
 
 // --- The database file's methods ------------------------------------------------------
 
@@ -623,117 +627,25 @@ unsafe extern "C" fn db_shm_lock(
 
 // --- Methods forwarded as they are ----------------------------------------------------
 
-unsafe extern "C" fn read(
-    file: *mut ffi::sqlite3_file,
-    out: *mut c_void,
-    amount: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xRead, ffi::SQLITE_IOERR_READ, out, amount, offset) }
-}
-
-unsafe extern "C" fn write(
-    file: *mut ffi::sqlite3_file,
-    data: *const c_void,
-    amount: c_int,
-    offset: ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xWrite, ffi::SQLITE_IOERR_WRITE, data, amount, offset) }
-}
-
-unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size) }
-}
-
-unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xSync, ffi::SQLITE_IOERR_FSYNC, flags) }
-}
-
-unsafe extern "C" fn file_size(
-    file: *mut ffi::sqlite3_file,
-    size: *mut ffi::sqlite3_int64,
-) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, size) }
-}
-
-unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xLock, ffi::SQLITE_OK, level) }
-}
-
-unsafe extern "C" fn unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xUnlock, ffi::SQLITE_OK, level) }
-}
-
-unsafe extern "C" fn check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xCheckReservedLock, ffi::SQLITE_OK, out) }
-}
-
-unsafe extern "C" fn file_control(
-    file: *mut ffi::sqlite3_file,
-    op: c_int,
-    arg: *mut c_void,
-) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xFileControl, ffi::SQLITE_NOTFOUND, op, arg) }
-}
-
-unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xSectorSize, 4096) }
-}
-
-unsafe extern "C" fn device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xDeviceCharacteristics, 0) }
-}
-
-unsafe extern "C" fn shm_map(
-    file: *mut ffi::sqlite3_file,
-    page: c_int,
-    page_size: c_int,
-    extend: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe {
-        forward!(
-            file,
-            xShmMap,
-            ffi::SQLITE_IOERR_SHMMAP,
-            page,
-            page_size,
-            extend,
-            out
-        )
-    }
-}
-
-unsafe extern "C" fn shm_lock(
-    file: *mut ffi::sqlite3_file,
-    offset: c_int,
-    n: c_int,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xShmLock, ffi::SQLITE_IOERR_SHMLOCK, offset, n, flags) }
-}
+method!(pass read, xRead, ffi::SQLITE_IOERR_READ, (out: *mut c_void, amount: c_int, offset: ffi::sqlite3_int64) -> c_int);
+method!(pass write, xWrite, ffi::SQLITE_IOERR_WRITE, (data: *const c_void, amount: c_int, offset: ffi::sqlite3_int64) -> c_int);
+method!(pass truncate, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, (size: ffi::sqlite3_int64) -> c_int);
+method!(pass sync, xSync, ffi::SQLITE_IOERR_FSYNC, (flags: c_int) -> c_int);
+method!(pass file_size, xFileSize, ffi::SQLITE_IOERR_FSTAT, (size: *mut ffi::sqlite3_int64) -> c_int);
+method!(pass lock, xLock, ffi::SQLITE_OK, (level: c_int) -> c_int);
+method!(pass unlock, xUnlock, ffi::SQLITE_OK, (level: c_int) -> c_int);
+method!(pass check_reserved_lock, xCheckReservedLock, ffi::SQLITE_OK, (out: *mut c_int) -> c_int);
+method!(pass file_control, xFileControl, ffi::SQLITE_NOTFOUND, (op: c_int, arg: *mut c_void) -> c_int);
+method!(pass sector_size, xSectorSize, 4096, () -> c_int);
+method!(pass device_characteristics, xDeviceCharacteristics, 0, () -> c_int);
+method!(pass shm_map, xShmMap, ffi::SQLITE_IOERR_SHMMAP, (page: c_int, page_size: c_int, extend: c_int, out: *mut *mut c_void) -> c_int);
+method!(pass shm_lock, xShmLock, ffi::SQLITE_IOERR_SHMLOCK, (offset: c_int, n: c_int, flags: c_int) -> c_int);
+method!(pass shm_unmap, xShmUnmap, ffi::SQLITE_OK, (delete: c_int) -> c_int);
+method!(pass unfetch, xUnfetch, ffi::SQLITE_OK, (offset: ffi::sqlite3_int64, p: *mut c_void) -> c_int);
 
 unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
     // SAFETY: as SQLite's own call.
     unsafe { forward!(file, xShmBarrier, ()) }
-}
-
-unsafe extern "C" fn shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xShmUnmap, ffi::SQLITE_OK, delete) }
 }
 
 unsafe extern "C" fn fetch(
@@ -754,15 +666,6 @@ unsafe extern "C" fn fetch(
             }
         }
     }
-}
-
-unsafe extern "C" fn unfetch(
-    file: *mut ffi::sqlite3_file,
-    offset: ffi::sqlite3_int64,
-    p: *mut c_void,
-) -> c_int {
-    // SAFETY: as SQLite's own call.
-    unsafe { forward!(file, xUnfetch, ffi::SQLITE_OK, offset, p) }
 }
 
 static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
@@ -942,18 +845,61 @@ mod tests {
         }
     }
 
+    /// A connection on this VFS with a page cache of a few pages (so its transactions
+    /// spill to the WAL), on a new table `t`.
+    fn spilling_writer(dir: &TempDir) -> (std::path::PathBuf, Connection) {
+        register().unwrap();
+        let path = dir.0.join("t.db");
+        let conn = open(&path, VFS_NAME);
+        conn.pragma_update(None, "cache_size", 8).unwrap();
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+            .unwrap();
+        (path, conn)
+    }
+
+    /// One statement appending pages it does not read again, rolled back: the pages it
+    /// spilled (about 480 kB, from the WAL's first frame on, after a truncating
+    /// checkpoint) are still in the buffer at the ROLLBACK, where another connection
+    /// writes its commit next. Checks they never reached the file.
+    fn roll_back_a_spill(a: &Connection, dir: &TempDir, round: i32, before: &str, after: &str) {
+        a.execute_batch(&format!(
+            "{before}
+             BEGIN;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
+             INSERT INTO t (v) SELECT printf('rolled-back-%d-%0300d', i, i) FROM n;
+             ROLLBACK;
+             {after}"
+        ))
+        .unwrap();
+        let wal_bytes = std::fs::metadata(dir.0.join("t.db-wal")).unwrap().len();
+        assert!(
+            wal_bytes < 100_000,
+            "round {round}: WAL of {wal_bytes} bytes"
+        );
+    }
+
+    /// `b` commits where `a`'s rolled-back frames would have gone; then `a` reads
+    /// through its WAL file and writes, and the commit must read back, live and after
+    /// recovery.
+    fn commit_from_b_then_check_a(a: &Connection, b: &Connection, dir: &TempDir, round: i32) {
+        b.execute_batch("BEGIN").unwrap();
+        insert(b, &format!("kept{round}"), 50, 100);
+        b.execute_batch("COMMIT").unwrap();
+        let expected = count(b);
+        assert_eq!(count(a), expected, "round {round}");
+        a.execute("INSERT INTO t (v) VALUES ('a')", []).unwrap();
+        let expected = count(b);
+        let recovered = recovered_copy(dir, "t.db", &format!("copy{round}"));
+        assert_eq!(count(&recovered), expected, "round {round}");
+    }
+
     /// A transaction that spilled frames and rolled back, then another connection's
     /// commit at the same place in the WAL: the first connection's next reads and
     /// writes must not put its rolled-back frames over the commit.
     #[test]
     fn frames_of_a_rolled_back_transaction_never_reach_the_file() {
-        register().unwrap();
         let dir = temp_dir("rollback");
-        let path = dir.0.join("t.db");
-        let a = open(&path, VFS_NAME);
-        a.pragma_update(None, "cache_size", 8).unwrap();
-        a.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
-            .unwrap();
+        let (path, a) = spilling_writer(&dir);
         let b = open(&path, VFS_NAME);
         for round in 0..4 {
             // With everything copied into the database file, the rollback reads its
@@ -961,33 +907,8 @@ mod tests {
             // out while it still could do no harm).
             b.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .unwrap();
-            // One statement appending pages it does not read again: the pages it
-            // spilled (about 480 kB, from the WAL's first frame on) are still in the
-            // buffer at the ROLLBACK, where `b` writes its commit next.
-            a.execute_batch(
-                "BEGIN;
-                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
-                 INSERT INTO t (v) SELECT printf('rolled-back-%d-%0300d', i, i) FROM n;
-                 ROLLBACK;",
-            )
-            .unwrap();
-            // The spilled frames never reached the file: they were still buffered
-            // when the transaction ended, which is what this test is about.
-            let wal_bytes = std::fs::metadata(dir.0.join("t.db-wal")).unwrap().len();
-            assert!(
-                wal_bytes < 100_000,
-                "round {round}: WAL of {wal_bytes} bytes"
-            );
-            b.execute_batch("BEGIN").unwrap();
-            insert(&b, &format!("kept{round}"), 50, 100);
-            b.execute_batch("COMMIT").unwrap();
-            // Reads through `a`'s WAL file, then a write of its own.
-            let expected = count(&b);
-            assert_eq!(count(&a), expected, "round {round}");
-            a.execute("INSERT INTO t (v) VALUES ('a')", []).unwrap();
-            let expected = count(&b);
-            let recovered = recovered_copy(&dir, "t.db", &format!("copy{round}"));
-            assert_eq!(count(&recovered), expected, "round {round}");
+            roll_back_a_spill(&a, &dir, round, "", "");
+            commit_from_b_then_check_a(&a, &b, &dir, round);
         }
     }
 
@@ -996,43 +917,23 @@ mod tests {
     /// database file's lock lowered.
     #[test]
     fn frames_rolled_back_in_exclusive_mode_never_reach_the_file() {
-        register().unwrap();
         let dir = temp_dir("exclusive");
-        let path = dir.0.join("t.db");
-        let a = open(&path, VFS_NAME);
-        a.pragma_update(None, "cache_size", 8).unwrap();
-        a.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
-            .unwrap();
+        let (path, a) = spilling_writer(&dir);
         for round in 0..3 {
             a.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .unwrap();
             // Exclusive mode needs no other connection open: `b` comes after.
-            a.execute_batch(
-                "PRAGMA locking_mode = EXCLUSIVE;
-                 BEGIN;
-                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
-                 INSERT INTO t (v) SELECT printf('rolled-back-%d-%0300d', i, i) FROM n;
-                 ROLLBACK;
-                 PRAGMA locking_mode = NORMAL;",
-            )
-            .unwrap();
-            let wal_bytes = std::fs::metadata(dir.0.join("t.db-wal")).unwrap().len();
-            assert!(
-                wal_bytes < 100_000,
-                "round {round}: WAL of {wal_bytes} bytes"
+            roll_back_a_spill(
+                &a,
+                &dir,
+                round,
+                "PRAGMA locking_mode = EXCLUSIVE;",
+                "PRAGMA locking_mode = NORMAL;",
             );
             // A read ends exclusive mode: the database file's lock is lowered.
             count(&a);
             let b = open(&path, VFS_NAME);
-            b.execute_batch("BEGIN").unwrap();
-            insert(&b, &format!("kept{round}"), 50, 100);
-            b.execute_batch("COMMIT").unwrap();
-            let expected = count(&b);
-            assert_eq!(count(&a), expected, "round {round}");
-            a.execute("INSERT INTO t (v) VALUES ('a')", []).unwrap();
-            let expected = count(&b);
-            let recovered = recovered_copy(&dir, "t.db", &format!("copy{round}"));
-            assert_eq!(count(&recovered), expected, "round {round}");
+            commit_from_b_then_check_a(&a, &b, &dir, round);
         }
     }
 
