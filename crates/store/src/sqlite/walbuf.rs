@@ -260,13 +260,11 @@ impl Head {
         // SAFETY: the platform's xOpen succeeded, so its pMethods is set and static.
         unsafe { &*(*self.inner).pMethods }
     }
-}
 
-impl WalFile {
     /// Writes `bytes` at `offset` through the platform's file, in calls of at most
     /// `PLATFORM_WRITE_BYTES`.
-    fn write_through(&mut self, bytes: &[u8], offset: i64) -> c_int {
-        let Some(write) = self.head.methods().xWrite else {
+    fn write_through(&self, bytes: &[u8], offset: i64) -> c_int {
+        let Some(write) = self.methods().xWrite else {
             return ffi::SQLITE_IOERR_WRITE;
         };
         let mut at = offset;
@@ -274,7 +272,7 @@ impl WalFile {
             // SAFETY: `inner` is open; `chunk` is valid for its length, which fits.
             let rc = unsafe {
                 write(
-                    self.head.inner,
+                    self.inner,
                     chunk.as_ptr().cast::<c_void>(),
                     chunk.len() as c_int,
                     at,
@@ -287,7 +285,9 @@ impl WalFile {
         }
         ffi::SQLITE_OK
     }
+}
 
+impl WalFile {
     /// Writes the buffer out. The buffer is empty afterwards. A failure is
     /// `SQLITE_IOERR_WRITE` whatever the platform said, and marks the bytes lost.
     fn flush(&mut self) -> c_int {
@@ -295,10 +295,10 @@ impl WalFile {
         if self.buffer.bytes.is_empty() {
             return ffi::SQLITE_OK;
         }
-        let bytes = std::mem::take(&mut self.buffer.bytes);
-        let rc = self.write_through(&bytes, self.buffer.start);
-        // Keep the allocation for the next commit.
-        self.buffer.bytes = bytes;
+        let rc = self
+            .head
+            .write_through(&self.buffer.bytes, self.buffer.start);
+        // Cleared, not freed: the allocation serves the next commit.
         self.buffer.bytes.clear();
         if rc == ffi::SQLITE_OK {
             return rc;
@@ -312,7 +312,7 @@ impl WalFile {
         if self.db.is_null() {
             // No database file seen to pair with: nothing would drop a rolled-back
             // transaction's frames, so nothing waits.
-            return self.write_through(data, offset);
+            return self.head.write_through(data, offset);
         }
         if !self.buffer.accepts_after_loss(data, offset) {
             return ffi::SQLITE_IOERR_WRITE;
@@ -338,7 +338,7 @@ impl WalFile {
                 if rc != ffi::SQLITE_OK {
                     return rc;
                 }
-                self.write_through(data, offset)
+                self.head.write_through(data, offset)
             }
         }
     }
@@ -790,7 +790,7 @@ mod tests {
     /// through the shared WAL index, so a frame still in the buffer would show as a
     /// short or corrupt read.
     #[test]
-    fn every_commit_is_in_the_file_before_another_connection_can_see_it() {
+    fn every_commit_reads_back_from_another_connection_once_commit_returns() {
         register().unwrap();
         for (tag, query, synchronous) in [("normal", "", "NORMAL"), ("padded", "?psow=0", "FULL")] {
             let dir = temp_dir(&format!("visible-{tag}"));
